@@ -1,0 +1,164 @@
+"""Integration tests for judo.grpo: GRPO rows from the three sources, recipes, bad recipes, and judo-grpo end to end."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+from judo.core import GRID_SIZE, IMAGE_SIZE, NO_CELLS, JudoDataError
+from judo.grpo import (GRPO_COLUMNS, GRPOArgs, build_grpo_rows, check_recipe, grpo_dataset, parse_args, rows_from_jsonl,
+                       rows_from_mmad, start_checkpoint, synth_grid)
+from judo.models import load_vlm
+from judo.rewards import REWARDS, SegF1Reward, true_cells_text
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "fixtures/judo_official/grpo_gt.jsonl"
+TINY = REPO / "recipes/tiny/grpo.yaml"
+ON_CPU = [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+
+
+def stand_ins(jsonl, root, side=96):
+    "Draw a stand-in image, template and RGB mask (a white blob) for every path of a grpo_gt.jsonl under root."
+    rng = np.random.default_rng(0)
+    for line in Path(jsonl).read_text().splitlines():
+        r = json.loads(line)
+        for key in ("image", "template_image", "mask_path"):
+            if not r.get(key): continue
+            p = Path(root) / r[key]; p.parent.mkdir(parents=True, exist_ok=True)
+            im = Image.new("RGB", (side, side), (0, 0, 0) if key == "mask_path" else (120, 120, 120))
+            if key == "mask_path":
+                x, y = rng.integers(0, side // 2, 2); ImageDraw.Draw(im).ellipse([x, y, x + side // 3, y + side // 4], fill="white")
+            im.save(p, format="JPEG" if p.suffix.lower() in (".jpg", ".jpeg") else "PNG")
+    return Path(root)
+
+
+@pytest.fixture(scope="module")
+def synth_args():
+    return GRPOArgs()          # the tiny defaults: data 'synth' (cached judo-synth), model 'tiny-warm'
+
+
+# ---------------------------------------------------------------- rows
+def test_rows_from_fixture_have_columns_and_precomputed_cells(tmp_path):
+    root = stand_ins(FIXTURE, tmp_path / "MMAD")
+    raw = [json.loads(l) for l in FIXTURE.read_text().splitlines()]
+    rows = rows_from_jsonl(FIXTURE, root, size=IMAGE_SIZE, n=GRID_SIZE)
+    assert len(rows) == len(raw) == 40
+    for r, x in zip(rows, raw):
+        assert tuple(r) == GRPO_COLUMNS
+        assert [c["type"] for c in r["prompt"][0]["content"]] == ["image", "image", "text"]
+        assert r["images"] == [str(root / x["image"]), str(root / x["template_image"])]
+        assert (r["solution"], r["domain_gt"], r["image"]) == (x["solution"], x["domain_gt"], x["image"])
+        want = true_cells_text(root / x["mask_path"], GRID_SIZE, IMAGE_SIZE) if x["mask_path"] else NO_CELLS
+        assert r["gt_cells"] == want and (want != NO_CELLS) == bool(x["mask_path"])
+    # the cells are in the row: seg_f1 scores without the mask files
+    for x in raw:
+        if x["mask_path"]: (root / x["mask_path"]).unlink()
+    r = next(r for r in rows if r["gt_cells"] != NO_CELLS)
+    assert SegF1Reward(GRID_SIZE)([f"<seg> {r['gt_cells']} </seg>"], gt_cells=[r["gt_cells"]]) == [1.0]
+
+
+def test_fixture_rows_fail_clearly_without_images(tmp_path):
+    with pytest.raises(JudoDataError, match="not found"): rows_from_jsonl(FIXTURE, tmp_path)
+
+
+def test_rows_from_synth_and_mmad(synth_args):
+    from judo.synth import synth_dataset
+    rows, size, n = build_grpo_rows(synth_args)
+    root = synth_dataset(n_per_category=synth_args.synth_n_per_category, categories=synth_args.synth_categories)
+    assert (size, n) == synth_grid(root) == (112, 4)
+    assert all(tuple(r) == GRPO_COLUMNS and r["domain_gt"] for r in rows)
+    assert {r["gt_cells"] == NO_CELLS for r in rows} == {True, False}
+    mm = rows_from_mmad(root, root / "mmad_train.json", size, n, domain_knowledge=root / "domain_knowledge.json")
+    assert sorted(r["gt_cells"] for r in mm) == sorted(r["gt_cells"] for r in rows)
+    ds = grpo_dataset(rows, size)
+    assert set(ds.column_names) == set(GRPO_COLUMNS)
+    assert [im.size for im in ds[0]["images"]] == [(size, size)] * 2
+    few, size8, n8 = build_grpo_rows(GRPOArgs(max_rows=5, grid_size=8))
+    assert (len(few), size8, n8) == (5, 112, 8)
+
+
+def test_unknown_data_source():
+    with pytest.raises(JudoDataError, match="not found"): build_grpo_rows(GRPOArgs(data="/nonexistent/grpo.jsonl"))
+
+
+# ---------------------------------------------------------------- recipes
+@pytest.mark.parametrize("name", ["tiny", "paper", "lora"])
+def test_recipes_load(name):
+    args, cfg = parse_args(["--config", str(REPO / f"recipes/{name}/grpo.yaml"), *([] if name == "tiny" else ON_CPU)])
+    assert (cfg.loss_type, cfg.scale_rewards, cfg.beta, cfg.epsilon, cfg.num_iterations) == ("grpo", "group", 0.04, 0.2, 1)
+    assert args.rewards == list(REWARDS) and cfg.reward_weights == [1.0] * 5
+    assert cfg.generation_batch_size % cfg.num_generations == 0
+    if name != "tiny":
+        assert (cfg.num_generations, cfg.temperature, cfg.top_p, cfg.max_completion_length, cfg.num_train_epochs) == (16, 0.8, 0.95, 256, 14)
+        assert cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps == 32        # 2 prompts x G
+        assert (args.image_size, args.grid_size, args.use_lora) == (512, 16, name == "lora")
+    if name == "paper": assert cfg.learning_rate == 7e-7
+
+
+def test_bad_batch_says_what_to_change():
+    with pytest.raises(ValueError, match="whole groups of num_generations"):
+        parse_args(["--config", str(TINY), "--per_device_train_batch_size", "6"])
+
+
+def test_unknown_reward_name():
+    with pytest.raises(ValueError, match=r"unknown reward\(s\) \['speed'\]"):
+        parse_args(["--config", str(TINY), "--rewards", "accuracy", "speed"])
+
+
+def test_reward_weights_must_match(tmp_path):
+    args, cfg = parse_args(["--config", str(TINY), "--rewards", "accuracy", "format", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match="one weight per reward"): check_recipe(args, cfg)
+
+
+def test_vllm_needs_gpu_extra(tmp_path):
+    args, cfg = parse_args(["--config", str(TINY), "--use_vllm", "true", "--output_dir", str(tmp_path)])
+    with pytest.raises(ValueError, match=r"judo\[gpu\]|tiny model"): check_recipe(args, cfg)
+
+
+# ---------------------------------------------------------------- judo-grpo end to end
+def judo_grpo(*argv):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(Path(sys.executable).parent / "judo-grpo"), *argv], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_bad_recipe_fails_with_message(tmp_path):
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(tmp_path), "--per_device_train_batch_size", "3")
+    assert r.returncode != 0 and "whole groups of num_generations" in r.stderr
+
+
+def test_cli_tiny_run_changes_weights_logs_rewards_and_resumes(tmp_path, synth_args):
+    out = tmp_path / "grpo"
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(out), "--max_steps", "2", "--num_completions_to_print", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    steps = [h for h in log if "loss" in h]
+    assert [h["step"] for h in steps] == [1, 2]
+    for name in REWARDS:
+        assert all(np.isfinite(h[f"rewards/{name}_reward/mean"]) for h in steps), name
+    assert any(h["rewards/domain_reward/mean"] != 0 or h["rewards/format_reward/mean"] > 0 for h in steps)
+    table = sorted((out / "completions").glob("*.parquet"))
+    assert table                                                             # sample completions with their rewards
+    # the weights moved away from the start checkpoint
+    rows, size, _ = build_grpo_rows(synth_args)
+    start = load_file(f"{start_checkpoint(synth_args, rows, size)}/model.safetensors")
+    after = load_file(str(out / "model.safetensors"))
+    assert max(float((after[k] - start[k]).abs().max()) for k in start) > 0
+    model, processor = load_vlm(out)                                         # model + processor saved
+    assert model.config.model_type == "qwen2_5_vl"
+    assert json.loads((out / "judo_grpo.json").read_text())["grid_size"] == 4
+    assert (out / "checkpoint-2").is_dir()
+    # resume: the same command with more steps continues from checkpoint-2
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(out), "--max_steps", "3", "--num_completions_to_print", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resuming from" in r.stderr and "checkpoint-2" in r.stderr
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3]

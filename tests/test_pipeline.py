@@ -1,0 +1,132 @@
+"judo-pipeline end to end on a micro configuration, every recipe's dry run, bad paths and settings, skip and resume."
+import json, os, re, shutil, subprocess, sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from judo.pipeline import (PipelineError, STAGE_DONE, STAGES, TABLE_COLUMNS, UNTRAINED, load_pipeline_config,
+                           recipes_dirs, run_pipeline, stage_status)
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "recipes"
+MICRO_STEPS = {"stage1": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, eval_samples=0),
+               "stage2": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, probe_questions=0),
+               "coldstart": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2),
+               "grpo": dict(max_steps=1, save_steps=1, max_completion_length=12, log_completions=False)}
+
+
+def micro_recipe(d: Path, **changes) -> Path:
+    "The tiny recipe shrunk to seconds: same stage recipes, 2 steps each, a small judo-synth, in-process stages."
+    cfg = yaml.safe_load((RECIPES / "tiny/pipeline.yaml").read_text())
+    cfg.update(synth=dict(n_per_category=12, size=112, grid=4, seed=0, categories="washer,pill_box"),
+               stage_configs={s: str(RECIPES / "tiny" / f"{s}.yaml") for s in cfg["stages"]},
+               stage_args=MICRO_STEPS, eval=dict(templates="similar", max_new_tokens=12, batch_size=32),
+               launcher="inprocess", overlays=2, **changes)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "pipeline.yaml").write_text(yaml.safe_dump(cfg))
+    return d
+
+
+@pytest.fixture(scope="module")
+def micro_run(tmp_path_factory):
+    "One micro pipeline run (all four stages), shared by the report and skip/resume tests."
+    tmp = tmp_path_factory.mktemp("pipe")
+    recipe, out = micro_recipe(tmp / "micro"), tmp / "run"
+    md = run_pipeline(str(recipe), out=str(out), quiet=True)
+    return recipe, out, md
+
+
+def test_report_has_every_stage(micro_run):
+    recipe, out, md = micro_run
+    stages = yaml.safe_load((recipe / "pipeline.yaml").read_text())["stages"]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\w[\w ]*?) \| (.+) \|$", md, re.M)}
+    for name in ["chance", UNTRAINED, *stages]:
+        assert name in rows, f"no table row for {name}"
+        cells = [c.strip() for c in rows[name].split("|")]
+        assert len(cells) == len(TABLE_COLUMNS)
+        for c in cells: assert c == "–" or 0 <= float(c) <= 100
+    scores = json.loads((out / "report/scores.json").read_text())
+    assert list(scores["rows"]) == ["chance", UNTRAINED, *stages]
+    assert scores["rows"]["chance"]["AD"] == 50.0 and scores["n_questions"] > 0
+    for png in ("curves.png", "overlays.png"): assert (out / "report" / png).stat().st_size > 1000
+    for s in stages:
+        assert stage_status(out / s)[0] == "done" and (out / "eval" / s / "answers.jsonl").is_file()
+    assert "coldstart" in md and "Time (s)" in md
+
+
+def test_second_run_skips_finished_stages(micro_run, capsys):
+    recipe, out, _ = micro_run
+    before = {s: (out / s / STAGE_DONE).stat().st_mtime for s in STAGES}
+    plan = run_pipeline(str(recipe), out=str(out), dry_run=True)
+    assert plan.count("skip (finished)") == len(STAGES)
+    run_pipeline(str(recipe), out=str(out), quiet=True)
+    assert {s: (out / s / STAGE_DONE).stat().st_mtime for s in STAGES} == before
+
+
+def test_partial_stage_resumes(micro_run):
+    recipe, out, _ = micro_run
+    g = out / "grpo"
+    for f in [STAGE_DONE, "model.safetensors", "config.json"]: (g / f).unlink()
+    shutil.rmtree(out / "eval/grpo")
+    status, ck = stage_status(g)
+    assert status == "partial" and ck.name == "checkpoint-1"
+    plan = run_pipeline(str(recipe), out=str(out), dry_run=True)
+    assert "resume from checkpoint-1" in plan and "--resume true" in plan
+    run_pipeline(str(recipe), out=str(out), quiet=True)
+    assert stage_status(g)[0] == "done" and (out / "eval/grpo/report.md").is_file()
+
+
+def fake_paper_data(cwd: Path) -> None:
+    "The paper recipes' data layout (data/MMAD + the authors' three files), filled from a small judo-synth."
+    from judo.synth import synth_dataset
+    src = synth_dataset(n_per_category=12, categories="washer,pill_box")
+    shutil.copytree(src, cwd / "data/MMAD")
+    for f in ("realiad_samples_gt.jsonl", "domain_qa_goods.jsonl", "grpo_gt.jsonl"):
+        shutil.copy(src / "train" / f, cwd / "data" / f)
+
+
+@pytest.mark.parametrize("recipe", sorted(p.parent.name for p in RECIPES.glob("*/pipeline.yaml")))
+def test_every_recipe_dry_runs(recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, d = load_pipeline_config(recipe)
+    if cfg.data != "synth": fake_paper_data(tmp_path)
+    plan = run_pipeline(recipe, dry_run=True)
+    for s in cfg.stages: assert f"] {s}:" in plan
+    assert plan.count("$ ") == len(cfg.stages) and "steps" in plan
+    if cfg.launcher == "accelerate": assert f"launch --config_file {RECIPES}/accelerate/zero3.yaml --num_processes 4" in plan
+    assert not Path("runs").exists()          # a dry run writes no run folder
+
+
+def test_paper_recipe_reports_missing_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PipelineError, match=r"data root .*data/MMAD does not exist"): run_pipeline("paper", dry_run=True)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(launcher="python", num_processes=2), "needs launcher: accelerate"),
+    (dict(stages=["grpo", "stage1"]), "must be in the order"),
+    (dict(eval=dict(shots=3)), "exactly one template"),
+    (dict(stage_args={"grpo": dict(per_device_train_batch_size=3, num_generations=4)}), "num_generations"),
+    (dict(stage_configs={"stage1": "/no/such/stage1.yaml"}), "stage1.yaml does not exist"),
+    (dict(bogus_field=1), "unknown fields"),
+])
+def test_impossible_settings_fail_clearly(change, message, tmp_path):
+    cfg = yaml.safe_load((RECIPES / "tiny/pipeline.yaml").read_text())
+    stages = change.get("stages", cfg["stages"])
+    cfg.update(stage_configs={s: str(RECIPES / "tiny" / f"{s}.yaml") for s in stages if s in STAGES})
+    cfg["stage_args"] = {k: v for k, v in cfg["stage_args"].items() if k in stages}
+    for k, v in change.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict): cfg[k] = {**cfg[k], **v}
+        else: cfg[k] = v
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(PipelineError, match=message): run_pipeline(str(tmp_path), dry_run=True)
+
+
+def test_cli_wrong_recipe_and_data(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    cli = [sys.executable, "-c", "from judo.pipeline import pipeline_cli; pipeline_cli()"]
+    r = subprocess.run(cli + ["--recipe", "nosuch", "--dry-run"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert r.returncode != 0 and "known recipes" in r.stderr and "tiny" in r.stderr
+    r = subprocess.run(cli + ["--data", str(tmp_path / "missing"), "--dry-run"], capture_output=True, text=True, env=env, cwd=REPO)
+    assert r.returncode != 0 and "does not exist" in r.stderr
