@@ -162,3 +162,16 @@ def test_cli_tiny_run_changes_weights_logs_rewards_and_resumes(tmp_path, synth_a
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3]
+
+
+def test_lora_run_saves_merged_model(tmp_path):
+    from judo.grpo import main
+    args, cfg = parse_args(["--config", str(TINY), "--output_dir", str(tmp_path), "--max_steps", "1", "--use_lora", "true",
+                            "--lora_r", "4", "--lora_alpha", "8", "--save_strategy", "no", "--log_completions", "false",
+                            "--rewards", "accuracy", "format", "structure", "seg_f1", "--reward_weights", "1", "1", "1", "1"])
+    out = main(args, cfg)
+    assert not (out / "adapter_config.json").exists()                       # adapters merged into a plain checkpoint
+    state = load_file(str(out / "model.safetensors"))
+    assert not any("lora" in k for k in state)
+    model, _ = load_vlm(out)
+    assert model.config.model_type == "qwen2_5_vl"

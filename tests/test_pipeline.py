@@ -40,7 +40,8 @@ def micro_run(tmp_path_factory):
 def test_report_has_every_stage(micro_run):
     recipe, out, md = micro_run
     stages = yaml.safe_load((recipe / "pipeline.yaml").read_text())["stages"]
-    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\w[\w ]*?) \| (.+) \|$", md, re.M)}
+    table = md.split("## Scores", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (\w[\w ]*?) \| (.+) \|$", table, re.M)}
     for name in ["chance", UNTRAINED, *stages]:
         assert name in rows, f"no table row for {name}"
         cells = [c.strip() for c in rows[name].split("|")]
