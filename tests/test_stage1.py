@@ -121,6 +121,14 @@ def test_model_receives_mm_token_type_ids(hand, tiny, tmp_path):
     assert {"mm_token_type_ids", "image_grid_thw", "pixel_values", "labels"} <= seen[0]
 
 
+def test_gradient_checkpointing_option_trains(hand, tmp_path):
+    model, processor = load_vlm(model_path("tiny"))
+    rows = build_stage1_rows(read_judo_stage1(hand / "stage1.jsonl")[:3], hand, size=112, n=4).rows
+    trainer = make_sft_trainer(model, processor, rows, cpu_config(tmp_path, max_steps=2, gradient_checkpointing=True))
+    trainer.train()
+    assert model.is_gradient_checkpointing and trainer.state.global_step == 2
+
+
 def test_query_only_and_segmentation_eval(tiny):
     model, processor = tiny
     root = resolve_data(SYNTH)
