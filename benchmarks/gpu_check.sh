@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The one device command behind benchmarks/results/gpu_check.md (run from the repo root on the GPU machine, `.whl` carried):
+#   bash benchmarks/gpu_check.sh            # writes $OUT/gpu_check.json and $OUT/log.txt
+# .whl holds pure-Python wheels for Python 3.12 that the device image lacks or has too old:
+# transformers 5.24.0, trl 1.16.0, datasets 5.2.0, fastcore 1.14.5, dill 0.4.1, multiprocess 0.70.19, peft 0.21.2.
+# judo itself is imported from the repo root (PYTHONPATH), not installed.
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/judo_gpu_check_out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$OUT/nvidia_smi.txt"
+set -o pipefail
+timeout "${GPU_CHECK_TIMEOUT:-390}" python3 benchmarks/gpu_check.py --out "$OUT" --work /tmp/judo_gpu_check "$@" 2>&1 | tee "$OUT/log.txt"
