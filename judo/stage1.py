@@ -428,6 +428,7 @@ def main(args: Stage1Args, # Stage-1 settings
     rep = build_stage1_rows(train, root, size, n, args.reference, args.query_only, sft_args.seed, args.strict)
     model, processor = load_stage_model(args)
     ev = lambda m: evaluate_segmentation(m, processor, held, root, size, n, args.query_only, args.reference, sft_args.seed) if held else None
+    if held and not getattr(model, "hf_device_map", None): model.to(sft_args.device)  # score 'before' where training runs
     before = ev(model)
     trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args))
     result = run_sft(trainer, processor, args, sft_args)
