@@ -112,23 +112,21 @@ def warm_target(row: dict, think: str = WARM_THINK) -> str:
             f"{ANSWER_OPEN}{row['solution']}{ANSWER_CLOSE}")
 
 # %% ../nbs/09_grpo.ipynb #805caf10
-def _sft_steps(model, processor, rows, size, steps, lr, batch, seed):
-    "Plain supervised steps on the assistant targets of random batches of rows (prompt tokens masked)."
+def _sft_steps(model, processor, rows, size, steps, lr, batch, seed, out) -> float:
+    "`steps` SFTTrainer steps on each row's `warm_target` (completion-only loss; Stage 1's plumbing), saved to `out`."
     import torch
-    from judo.models import chat_inputs
-    gen, opt = torch.Generator().manual_seed(seed), torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(steps):
-        b = [rows[i] for i in torch.randint(len(rows), (batch,), generator=gen).tolist()]
-        imgs = [[load_image(p, size) for p in r["images"]] for r in b]
-        full = chat_inputs(processor, [r["prompt"] + [{"role": "assistant", "content": [{"type": "text", "text": warm_target(r)}]}]
-                                       for r in b], imgs, add_generation_prompt=False)
-        n_prompt = chat_inputs(processor, [r["prompt"] for r in b], imgs)["attention_mask"].sum(1)   # (B,)
-        T = full["input_ids"].shape[1]
-        keep = torch.arange(T)[None] >= (T - (full["attention_mask"].sum(1) - n_prompt))[:, None]  # (B, T), left padding
-        loss = model(**full, labels=full["input_ids"].masked_fill(~keep, -100)).loss
-        loss.backward(); opt.step(); opt.zero_grad()
-    return loss.item()
+    from trl import SFTConfig
+    from judo.stage1 import sft_row, make_sft_trainer, save_stage_model
+    sft = [sft_row(r["prompt"] + [{"role": "assistant", "content": [{"type": "text", "text": warm_target(r)}]}],
+                   [load_image(p, size) for p in r["images"]]) for r in rows]
+    cfg = SFTConfig(output_dir=str(out), max_steps=steps, learning_rate=lr, per_device_train_batch_size=batch, seed=seed,
+                    lr_scheduler_type="constant", save_strategy="no", report_to=[], logging_steps=max(steps // 4, 1),
+                    max_length=None, disable_tqdm=True, dataloader_num_workers=0,
+                    bf16=False, use_cpu=not torch.cuda.is_available())     # the tiny model trains in float32
+    trainer = make_sft_trainer(model, processor, sft, cfg)
+    trainer.train()
+    save_stage_model(trainer, processor, out)
+    return trainer.state.log_history[-2]["loss"] if len(trainer.state.log_history) > 1 else float("nan")
 
 # %% ../nbs/09_grpo.ipynb #bb6720b6
 def warm_start_tiny(rows: list,          # GRPO rows (their targets are taught)
@@ -143,16 +141,15 @@ def warm_start_tiny(rows: list,          # GRPO rows (their targets are taught)
     "A tiny Qwen2.5-VL checkpoint taught the answer layout in a few SFT steps: the CPU stand-in for a Stage-2 model."
     from judo.models import build_tiny_vlm, load_vlm
     base = build_tiny_vlm(seed=seed, image_size=size)
-    key = hashlib.sha1(json.dumps([base.name, steps, lr, batch, seed, [warm_target(r) for r in rows],
+    key = hashlib.sha1(json.dumps(["sfttrainer", base.name, steps, lr, batch, seed, [warm_target(r) for r in rows],
                                    [r["images"] for r in rows]]).encode()).hexdigest()[:12]
     dest = Path(out) if out is not None else cache_dir() / "models" / f"tiny-warm-{key}"
     if dest.exists() and not force: return dest
     model, processor = load_vlm(base, dtype="float32")
-    loss = _sft_steps(model, processor, rows, size, steps, lr, batch, seed)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        model.save_pretrained(tmp); processor.save_pretrained(tmp)
+        loss = _sft_steps(model, processor, rows, size, steps, lr, batch, seed, tmp)
         if force and dest.exists(): shutil.rmtree(dest)
         try: os.rename(tmp, dest)
         except OSError:
