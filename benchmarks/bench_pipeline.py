@@ -5,7 +5,7 @@ wall time of every step and the total. Runs that already finished (same --out-ba
 
     python benchmarks/bench_pipeline.py [--seeds 0,1] [--out-base runs/bench] [--recipe tiny]
 """
-import argparse, json, math, platform, time
+import argparse, json, math, platform, shlex, sys, time
 from pathlib import Path
 
 from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
@@ -18,27 +18,31 @@ def main():
     ap.add_argument("--seeds", default="0,1"); ap.add_argument("--out-base", default="runs/bench")
     ap.add_argument("--recipe", default="tiny"); ap.add_argument("--result", default=str(HERE / "results/pipeline.md"))
     a = ap.parse_args()
-    parts, finals = [], {}
+    parts, finals, totals = [], {}, {}
     for seed in [int(s) for s in a.seeds.split(",")]:
         out = Path(a.out_base) / f"{a.recipe}-s{seed}"
         t0 = time.time()
         run_pipeline(a.recipe, out=str(out), seed=seed, quiet=True)
         s = json.loads((out / "report/scores.json").read_text())
         total = sum(s["timings"].values())
-        finals[seed] = s["rows"]
+        finals[seed], totals[seed] = s["rows"], total
         parts += [f"## seed {seed}", "", score_table(s["rows"]), "",
                   "time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()) +
                   f"; **total {total:.0f} s ({total / 60:.1f} min)** (this call: {time.time() - t0:.0f} s)", ""]
     head = [f"# `judo-pipeline --recipe {a.recipe}` on {platform.processor() or platform.machine()} CPU",
             "", f"{time.strftime('%Y-%m-%d')}; held-out questions, strict scoring (unreadable = wrong); seg F1 = `<seg>` "
             "cell F1 on anomalous queries; format % = answers with `<seg>`, `<think>` and `<answer>`. "
-            "The machine's 2 cores were shared with other jobs while this ran, so times are upper bounds.", ""]
-    summary = ["## final stage vs untrained and chance (Avg / seg F1)", "", "| seed | chance Avg | untrained Avg | final Avg | untrained seg F1 | final seg F1 |", "|---|---|---|---|---|---|"]
+            "The machine's 2 cores were shared with other jobs while this ran, so times are upper bounds.", "",
+            f"Command: `OMP_NUM_THREADS=1 python {' '.join(map(shlex.quote, sys.argv))}` (each seed's run folder: "
+            f"`{a.out_base}/{a.recipe}-s<seed>`; a finished run is read back, not rerun).", ""]
+    summary = ["## final stage vs untrained and chance (Avg / seg F1)", "",
+               "| seed | chance Avg | untrained Avg | final Avg | untrained seg F1 | final seg F1 | wall time (min) |",
+               "|---|---|---|---|---|---|---|"]
     for seed, rows in finals.items():
         final = rows[list(rows)[-1]]
         f = lambda v: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}"
         summary.append(f"| {seed} | {f(rows['chance']['Avg'])} | {f(rows['untrained']['Avg'])} | {f(final['Avg'])} | "
-                       f"{f(rows['untrained']['seg F1'])} | {f(final['seg F1'])} |")
+                       f"{f(rows['untrained']['seg F1'])} | {f(final['seg F1'])} | {totals[seed] / 60:.1f} |")
     Path(a.result).parent.mkdir(parents=True, exist_ok=True)
     Path(a.result).write_text("\n".join(head + summary + [""] + parts))
     print(Path(a.result).read_text())

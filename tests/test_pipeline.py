@@ -56,6 +56,14 @@ def test_report_has_every_stage(micro_run):
     assert "coldstart" in md and "Time (s)" in md
 
 
+def test_coldstart_trains_on_option_shuffled_copies(micro_run):
+    recipe, out, _ = micro_run
+    cmd = json.loads((out / "coldstart" / STAGE_DONE).read_text())["command"]
+    rows = sum(1 for l in Path(cmd[cmd.index("--data") + 1]).open() if l.strip())
+    copies = yaml.safe_load((RECIPES / "tiny/coldstart.yaml").read_text())["option_copies"]
+    assert copies > 1 and json.loads((out / "coldstart/judo_coldstart.json").read_text())["n_rows"] == copies * rows
+
+
 def test_second_run_skips_finished_stages(micro_run, capsys):
     recipe, out, _ = micro_run
     before = {s: (out / s / STAGE_DONE).stat().st_mtime for s in STAGES}
@@ -111,6 +119,8 @@ def test_paper_recipe_reports_missing_data(tmp_path, monkeypatch):
     (dict(stage_args={"grpo": dict(per_device_train_batch_size=3, num_generations=4)}), "num_generations"),
     (dict(stage_configs={"stage1": "/no/such/stage1.yaml"}), "stage1.yaml does not exist"),
     (dict(bogus_field=1), "unknown fields"),
+    (dict(stage_args={"coldstart": dict(think="bogus")}), "think='bogus'"),
+    (dict(stage_args={"coldstart": dict(option_copies=0)}), "option_copies=0"),
 ])
 def test_impossible_settings_fail_clearly(change, message, tmp_path):
     cfg = yaml.safe_load((RECIPES / "tiny/pipeline.yaml").read_text())
