@@ -19,11 +19,11 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, GRPO_PROMPT, IMAGE_SIZE
                        cache_dir, format_options, get_logger, seed_everything)
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'QWEN_SPECIAL_TOKENS', 'TINY_CATEGORIES', 'TINY_DEFECTS', 'TINY_PLACES', 'QWEN_CHAT_TEMPLATE',
-           'TINY_KINDS', 'TINY_BUILD_VERSION', 'ModelFolderError', 'check_model_folder', 'resolve_model', 'lora_config',
-           'load_vlm', 'tiny_corpus', 'train_tokenizer', 'tiny_config', 'tiny_processor', 'tiny_model_dir',
-           'build_tiny_vlm', 'tiny_vlm', 'chat_inputs', 'image_token_counts', 'demo_images', 'image_token_spans',
-           'generate_text', 'param_counts', 'demo_cli']
+__all__ = ['LORA_TARGETS', 'QWEN_SPECIAL_TOKENS', 'TINY_CATEGORIES', 'TINY_DEFECTS', 'TINY_PLACES', 'OUTPUT_TAGS',
+           'QWEN_CHAT_TEMPLATE', 'TINY_KINDS', 'TINY_BUILD_VERSION', 'ModelFolderError', 'check_model_folder',
+           'resolve_model', 'lora_config', 'load_vlm', 'synth_texts', 'tiny_corpus', 'train_tokenizer', 'tiny_config',
+           'tiny_processor', 'tiny_model_dir', 'build_tiny_vlm', 'tiny_vlm', 'chat_inputs', 'image_token_counts',
+           'demo_images', 'image_token_spans', 'generate_text', 'param_counts', 'demo_cli']
 
 # %% ../nbs/05_models.ipynb #a737440c
 class ModelFolderError(ValueError):
@@ -146,6 +146,20 @@ def _cells_text(rng: np.random.Generator, n: int) -> str:
         runs.append(f"({r},{c1})" if c1 == c2 else f"({r},{c1})-({r},{c2})")
     return " , ".join(runs)
 
+# %% ../nbs/05_models.ipynb #b3d41706
+def synth_texts(seed: int = 0, # which items are drawn
+                items: int = 2  # items per category and defect (plus as many normals)
+               ) -> list[str]:
+    "judo-synth's own words: its GRPO prompts with real questions and options, rationales, comparisons, domain knowledge."
+    from judo.synth import CATEGORIES, OptionBalancer, domain_knowledge, make_item, sample_family
+    rng = np.random.default_rng(seed); ask = OptionBalancer(rng); out = []
+    for cat, spec in CATEGORIES.items():
+        for defect in [None, *spec["defects"]] * items:
+            _, _, qs, why, meta = make_item(cat, sample_family(cat, rng), defect, rng, ask, size=56)
+            out += [GRPO_PROMPT.format(category=cat.replace("_", " "), question=q.text, options=format_options(q.options), n=4)
+                    for q in qs] + why + [meta["comparison"] or NORMAL_COMPARISON]
+    return out + [t for e in domain_knowledge().values() for c in e.values() for t in c.values()]
+
 # %% ../nbs/05_models.ipynb #3cb01445
 def tiny_corpus(seed: int = 0, # corpus seed (same seed, same corpus)
                 n: int = 400 # number of generated prompt/answer examples
@@ -166,9 +180,11 @@ def tiny_corpus(seed: int = 0, # corpus seed (same seed, same corpus)
                 STAGE1_PROMPT.format(category=cat, n=g), STAGE2_PROMPT.format(question=f"What does a {dfc} look like on a {cat}?"),
                 MMAD_PROMPT.format(question=q, options=format_options(opts)),
                 f"{SEG_OPEN} {_cells_text(rng, g)} {SEG_CLOSE}\n{THINK_OPEN} {think} {THINK_CLOSE}\n{ANSWER_OPEN}{pick(sorted(opts))}{ANSWER_CLOSE}"]
-    return fixed + out
+    return fixed + out + synth_texts(seed)
 
 # %% ../nbs/05_models.ipynb #4bfa5ebc
+OUTPUT_TAGS = (SEG_OPEN, SEG_CLOSE, THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+
 def train_tokenizer(corpus: list[str], # training text
                     vocab_size: int = 1024 # BPE vocabulary size before the special tokens (may come out smaller)
                    ):
@@ -182,9 +198,11 @@ def train_tokenizer(corpus: list[str], # training text
     bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     m = json.loads(bpe.to_str())["model"]
-    return Qwen2Tokenizer(vocab=m["vocab"], merges=[tuple(x) for x in m["merges"]], eos_token="<|im_end|>",
+    tok = Qwen2Tokenizer(vocab=m["vocab"], merges=[tuple(x) for x in m["merges"]], eos_token="<|im_end|>",
                           pad_token="<|endoftext|>", unk_token=None, model_max_length=32768,
                           extra_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]))
+    tok.add_tokens(list(OUTPUT_TAGS))   # whole tokens (not special: decoding keeps them), so `<answer>A` ends in the options' `A`
+    return tok
 
 # %% ../nbs/05_models.ipynb #53a0bdb0
 QWEN_CHAT_TEMPLATE = (
@@ -201,7 +219,7 @@ QWEN_CHAT_TEMPLATE = (
 
 # %% ../nbs/05_models.ipynb #2f94601f
 TINY_KINDS = ("qwen2_5_vl", "qwen3_vl")
-TINY_BUILD_VERSION = 2  # bump when the build recipe changes: it is part of the cache key
+TINY_BUILD_VERSION = 3  # bump when the build recipe changes: it is part of the cache key
 
 def _tiny_spec(kind, seed, image_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size,
                vision_depth, vision_hidden, vocab_size) -> dict:
