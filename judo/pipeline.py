@@ -686,10 +686,10 @@ def coldstart_target(cells: np.ndarray, # (n, n) true cells of the query
                      rationale: str,    # the row's domain_gt ('' for an empty think)
                      letter: str        # the gold option letter
                     ) -> str:
-    "JUDO's output format: `<seg> CELLS </seg>\\n<think> RATIONALE </think>\\n<answer>X</answer>`."
-    from judo.core import SEG_OPEN, SEG_CLOSE, THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE
+    "JUDO's output format: `<seg> CELLS </seg>\\n<think> RATIONALE </think>\\n<answer>X</answer>` (`judo.grpo.warm_target`)."
     from judo.grid import encode_cells
-    return f"{SEG_OPEN} {encode_cells(cells)} {SEG_CLOSE}\n{THINK_OPEN} {rationale.strip()} {THINK_CLOSE}\n{ANSWER_OPEN}{letter}{ANSWER_CLOSE}"
+    from judo.grpo import warm_target
+    return warm_target(dict(gt_cells=encode_cells(cells), solution=letter), rationale.strip())
 
 # %% ../nbs/12_pipeline.ipynb #38dc50c3
 def option_variants(q,             # a `Question`
