@@ -663,7 +663,7 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
     return path.read_text()
 
 # %% ../nbs/12_pipeline.ipynb #04e0d405
-from .stage1 import SFTModelArgs
+from .stage1 import SFTModelArgs, sft_cli
 
 THINK_MODES = ("rationale", "option", "none")  # what the cold-start target writes inside <think>
 
@@ -738,7 +738,7 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     "Build cold-start rows from GRPO rows, fine-tune with SFTTrainer, save model + processor; return a summary."
     from judo.data import read_judo_grpo
     from judo.stage1 import (resolve_data, data_root, data_geometry, check_sft_config, load_stage_model, make_sft_trainer,
-                         run_sft, peft_config)
+                         run_sft, peft_config, write_summary)
     check_sft_config(args, sft_args)
     seed_everything(sft_args.seed)
     path = resolve_data(args.data)
@@ -748,19 +748,14 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed)
     model, processor = load_stage_model(args)
     trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args))
-    summary = dict(stage="coldstart", **run_sft(trainer, processor, args, sft_args), n_rows=len(rows), image_size=size, grid_size=n)
-    if trainer.is_world_process_zero():
-        (Path(sft_args.output_dir) / "judo_coldstart.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+    return write_summary(trainer, sft_args, "coldstart", dict(
+        stage="coldstart", **run_sft(trainer, processor, args, sft_args), n_rows=len(rows), image_size=size, grid_size=n))
 
 # %% ../nbs/12_pipeline.ipynb #57a03b5e
 def coldstart_cli(argv: list | None = None # arguments (default sys.argv[2:], after `judo-pipeline coldstart`)
                  ):
     "`judo-pipeline coldstart --config recipes/tiny/coldstart.yaml [--key value ...]`: the cold-start SFT stage."
-    from trl import SFTConfig, TrlParser
-    args, sft_args = TrlParser((ColdStartArgs, SFTConfig)).parse_args_and_config(args=argv if argv is not None else sys.argv[2:])
-    s = coldstart_main(args, sft_args)
-    print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
+    sft_cli(ColdStartArgs, coldstart_main, argv if argv is not None else sys.argv[2:])
 
 # %% ../nbs/12_pipeline.ipynb #a066a204
 def pipeline_cli():

@@ -27,8 +27,8 @@ __all__ = ['REFERENCE_STRATEGIES', 'QUERY_ONLY_PROMPT', 'resolve_data', 'data_ro
            'choose_reference', 'check_pair', 'sft_row', 'RowReport', 'stage1_row', 'build_stage1_rows',
            'vision_collator', 'kept_label_text', 'SFTModelArgs', 'model_path', 'peft_config', 'load_stage_model',
            'check_sft_config', 'make_sft_trainer', 'last_checkpoint', 'resume_from', 'save_stage_model', 'loss_history',
-           'run_sft', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'Stage1Args', 'stage1_data', 'main',
-           'stage1_cli', 'show_predictions']
+           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'Stage1Args',
+           'stage1_data', 'main', 'stage1_cli', 'show_predictions']
 
 # %% ../nbs/06_stage1.ipynb #7cb41b9d
 def _value(v: str):
@@ -321,6 +321,27 @@ def run_sft(trainer, processor,   # from `make_sft_trainer`
     return dict(output_dir=str(sft_args.output_dir), resumed_from=ckpt, global_step=trainer.state.global_step,
                 train_loss=out.training_loss, losses=losses, train_seconds=round(time.time() - t0, 2))
 
+# %% ../nbs/06_stage1.ipynb #ed41957b
+def write_summary(trainer, sft_args, # the stage's trainer and trl.SFTConfig
+                  name: str,         # file stem: `output_dir/judo_<name>.json`
+                  summary: dict      # what the stage's `main` returns
+                 ) -> dict:
+    "Write the stage summary next to the checkpoint (main process only) and return it."
+    if trainer.is_world_process_zero():
+        (Path(sft_args.output_dir) / f"judo_{name}.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+def sft_cli(args_class,        # the stage's argument dataclass (a `SFTModelArgs`)
+            main,              # the stage's `main(args, sft_args) -> dict`
+            argv: list | None = None # arguments (default: the command line)
+           ) -> dict:
+    "A stage's console script: `TrlParser((args_class, SFTConfig))` with `--config`, run `main`, print its summary."
+    from trl import SFTConfig, TrlParser
+    args, sft_args = TrlParser((args_class, SFTConfig)).parse_args_and_config(args=argv)
+    s = main(args, sft_args)
+    print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
+    return s
+
 # %% ../nbs/06_stage1.ipynb #ad7633fb
 _SEG = re.compile(re.escape(SEG_OPEN) + r"(.*?)" + re.escape(SEG_CLOSE), re.S)
 
@@ -433,19 +454,14 @@ def main(args: Stage1Args, # Stage-1 settings
     trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args))
     result = run_sft(trainer, processor, args, sft_args)
     after = ev(trainer.model)
-    summary = dict(stage=1, **result, n_rows=len(rep.rows), skipped=rep.problems, image_size=size, grid_size=n,
-                   query_only=args.query_only, eval_before=_scores(before), eval_after=_scores(after))
-    if trainer.is_world_process_zero():
-        (Path(sft_args.output_dir) / "judo_stage1.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+    return write_summary(trainer, sft_args, "stage1", dict(
+        stage=1, **result, n_rows=len(rep.rows), skipped=rep.problems, image_size=size, grid_size=n,
+        query_only=args.query_only, eval_before=_scores(before), eval_after=_scores(after)))
 
 # %% ../nbs/06_stage1.ipynb #b6c17a62
 def stage1_cli():
     "judo-stage1: Stage-1 juxtaposed segmentation SFT (`judo-stage1 --config recipes/tiny/stage1.yaml [--key value ...]`)."
-    from trl import SFTConfig, TrlParser
-    args, sft_args = TrlParser((Stage1Args, SFTConfig)).parse_args_and_config()
-    s = main(args, sft_args)
-    print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
+    sft_cli(Stage1Args, main)
 
 # %% ../nbs/06_stage1.ipynb #db43a0fa
 def show_predictions(result: dict, # from `evaluate_segmentation`

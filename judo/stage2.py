@@ -14,7 +14,7 @@ from .core import STAGE2_PROMPT, JudoDataError, Sample, get_logger, seed_everyth
 from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path
 from .pairing import stage2_messages
 from .models import generate_text
-from .stage1 import (RowReport, SFTModelArgs, check_sft_config, data_geometry, data_root, load_stage_model,
+from .stage1 import (RowReport, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
                          make_sft_trainer, peft_config, resolve_data, run_sft, sft_row)
 
 _log = get_logger("judo.stage2")
@@ -309,15 +309,10 @@ def main(args: Stage2Args, # Stage-2 settings
     before = ask(model)
     trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args))
     result = run_sft(trainer, processor, args, sft_args)
-    summary = dict(stage=2, **result, n_rows=len(rep.rows), skipped=rep.problems, with_image=args.with_image,
-                   probe_before=before, probe_after=ask(trainer.model))
-    if trainer.is_world_process_zero():
-        (Path(sft_args.output_dir) / "judo_stage2.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
+    return write_summary(trainer, sft_args, "stage2", dict(
+        stage=2, **result, n_rows=len(rep.rows), skipped=rep.problems, with_image=args.with_image,
+        probe_before=before, probe_after=ask(trainer.model)))
 
 def stage2_cli():
     "judo-stage2: Stage-2 domain-knowledge SFT (`judo-stage2 --config recipes/tiny/stage2.yaml [--key value ...]`)."
-    from trl import SFTConfig, TrlParser
-    args, sft_args = TrlParser((Stage2Args, SFTConfig)).parse_args_and_config()
-    s = main(args, sft_args)
-    print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
+    sft_cli(Stage2Args, main)
