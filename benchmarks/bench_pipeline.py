@@ -13,6 +13,19 @@ from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
 HERE = Path(__file__).resolve().parent
 
 
+def think_diagnostics(answers: Path) -> str:
+    "What the final model's answers show: how often its <think> names the gold option's text, and how often its letter is the option its <think> names."
+    norm = lambda t: " ".join(str(t or "").lower().split())
+    recs = [json.loads(l) for l in answers.read_text().splitlines() if l.strip()]
+    named = [r for r in recs if norm(r.get("think")) in {norm(v) for v in r["options"].values()}]
+    gold = sum(norm(r["think"]) == norm(r["options"][r["gold"]]) for r in named)
+    agree = sum(r.get("answer") is not None and norm(r["think"]) == norm(r["options"].get(r["answer"])) for r in named)
+    return (f"final model, {len(recs)} held-out answers: `<think>` is one option's text in {len(named)} "
+            f"({100 * len(named) / max(len(recs), 1):.0f} %), the gold option's in {gold} ({100 * gold / max(len(recs), 1):.0f} % of all); "
+            f"of those {len(named)}, the `<answer>` letter is the letter of the option its `<think>` names in {agree} "
+            f"({100 * agree / max(len(named), 1):.0f} %; 1 / options ≈ 25–50 % by chance)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1"); ap.add_argument("--out-base", default="runs/bench")
@@ -26,7 +39,8 @@ def main():
         s = json.loads((out / "report/scores.json").read_text())
         total = sum(s["timings"].values())
         finals[seed], totals[seed] = s["rows"], total
-        parts += [f"## seed {seed}", "", score_table(s["rows"]), "",
+        last = list(s["rows"])[-1]
+        parts += [f"## seed {seed}", "", score_table(s["rows"]), "", think_diagnostics(out / "eval" / last / "answers.jsonl"), "",
                   "time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()) +
                   f"; **total {total:.0f} s ({total / 60:.1f} min)** (this call: {time.time() - t0:.0f} s)", ""]
     head = [f"# `judo-pipeline --recipe {a.recipe}` on {platform.processor() or platform.machine()} CPU",

@@ -184,6 +184,7 @@ class GRPOArgs:
     seg_rule: str = field(default="strict", metadata=_help("seg_f1: 'strict' or the authors' 'paper' (missing <seg> read as None)"))
     encoder: str | None = field(default=None, metadata=_help("domain reward encoder path/name (default: bundled all-MiniLM-L6-v2)"))
     encoder_device: str | None = field(default=None, metadata=_help("domain reward encoder device, e.g. 'cpu' (default: sentence-transformers' choice)"))
+    encoder_dtype: str = field(default="float32", metadata=_help("domain reward encoder weights: float32 (exact) or bfloat16 (about 2x faster on CPUs with native bf16; rewards within ~1e-3)"))
     use_lora: bool = field(default=False, metadata=_help("train LoRA adapters (merged into the saved model) instead of all weights"))
     lora_r: int = field(default=16, metadata=_help("LoRA rank"))
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha"))
@@ -220,6 +221,8 @@ def check_recipe(args: GRPOArgs, # judo's options
         raise ValueError("use_vllm=True needs vLLM, which is in the GPU extra: pip install 'judo[gpu]' (CUDA GPUs only); "
                          "or set use_vllm: false to generate with transformers")
     if cfg.use_vllm and args.model.startswith("tiny"): raise ValueError("use_vllm with a tiny model: vLLM is for real checkpoints on GPUs")
+    from judo.rewards import ENCODER_DTYPES
+    if args.encoder_dtype not in ENCODER_DTYPES: raise ValueError(f"encoder_dtype={args.encoder_dtype!r}: use one of {ENCODER_DTYPES}")
     if cfg.loss_type != "grpo" or cfg.scale_rewards != "group":
         _log.warning(f"loss_type={cfg.loss_type!r}, scale_rewards={cfg.scale_rewards!r}: the paper's objective is "
                      "loss_type='grpo' with scale_rewards='group'")
@@ -269,7 +272,7 @@ def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
     from judo.models import lora_config
     peft = lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                             target_modules=args.lora_target_modules)) if args.use_lora else None
-    funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device)
+    funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
     return GRPOTrainer(model=start_checkpoint(args, rows, size), reward_funcs=funcs, args=cfg,
                        train_dataset=grpo_dataset(rows, size), peft_config=peft)
 
