@@ -17,12 +17,13 @@ from .core import IMAGE_SIZE, MMAD_DATASETS, QUESTION_TYPES, JudoDataError, Ques
 _log = get_logger("judo.data")
 
 # %% auto #0
-__all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REALIAD_DEFECTS', 'REGIONS', 'IMAGE_EXTS', 'WARNINGS',
-           'resolve_path', 'load_image', 'load_mask', 'parse_image_path', 'find_mask', 'make_question', 'read_mmad',
-           'write_mmad', 'read_domain_knowledge', 'domain_text', 'parse_realiad_path', 'read_realiad',
-           'read_judo_stage1', 'write_stage1_jsonl', 'read_judo_domain_qa', 'write_domain_qa_jsonl',
-           'parse_choice_problem', 'format_choice_problem', 'read_judo_grpo', 'write_grpo_jsonl', 'thumbnail_embedding',
-           'mask_regions', 'generate_questions', 'mvtec_folder_to_mmad', 'DataReport', 'validate_samples']
+__all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REALIAD_DEFECTS', 'REALIAD_SPLITS', 'REGIONS',
+           'IMAGE_EXTS', 'WARNINGS', 'resolve_path', 'load_image', 'load_mask', 'parse_image_path', 'find_mask',
+           'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge', 'domain_text', 'parse_realiad_path',
+           'read_realiad', 'read_realiad_json', 'read_judo_stage1', 'write_stage1_jsonl', 'read_judo_domain_qa',
+           'write_domain_qa_jsonl', 'parse_choice_problem', 'format_choice_problem', 'read_judo_grpo',
+           'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions', 'generate_questions', 'mvtec_folder_to_mmad',
+           'DataReport', 'validate_samples']
 
 # %% ../nbs/02_data.ipynb #65263de4
 def resolve_path(root: str | Path, # the data root
@@ -265,6 +266,17 @@ def parse_realiad_path(rel: str # a Real-IAD image path, e.g. REALIAD/toy/NG/AK/
     return parts[k - 1], REALIAD_DEFECTS.get(parts[k + 1], parts[k + 1]), view
 
 # %% ../nbs/02_data.ipynb #10e3f395
+def _same_view_templates(samples: list, n_templates: int, seed: int) -> list:
+    "Fill each sample's `random_templates` with up to `n_templates` other normals of its class and camera view (seeded)."
+    normals = {}
+    for s in samples:
+        if s.is_normal: normals.setdefault((s.category, s.meta.get("view")), []).append(s.image)
+    rng = np.random.default_rng(seed)
+    for s in samples:
+        cands = [p for p in normals.get((s.category, s.meta.get("view")), []) if p != s.image]
+        s.random_templates = [cands[i] for i in rng.permutation(len(cands))[:n_templates]]
+    return samples
+
 def read_realiad(root: str | Path,         # data root
                  folder: str | None = None, # the Real-IAD folder inside it; default 'REALIAD' if present, else the root
                  categories: list | None = None, # keep only these classes
@@ -281,14 +293,57 @@ def read_realiad(root: str | Path,         # data root
         if categories and cat not in categories: continue
         mask = f.with_suffix(".png").relative_to(root).as_posix() if defect else None
         out.append(Sample(rel, "Real-IAD", cat, defect, mask, meta={"view": view}))
-    normals = {}
-    for s in out:
-        if s.is_normal: normals.setdefault((s.category, s.meta["view"]), []).append(s.image)
-    rng = np.random.default_rng(seed)
-    for s in out:
-        cands = [p for p in normals.get((s.category, s.meta["view"]), []) if p != s.image]
-        s.random_templates = [cands[i] for i in rng.permutation(len(cands))[:n_templates]]
-    return out
+    return _same_view_templates(out, n_templates, seed)
+
+# %% ../nbs/02_data.ipynb #7e1a0c12
+REALIAD_SPLITS = ("train", "test", "all")
+
+def _realiad_base(images: Path, prefix: str, first: str, where: str) -> Path:
+    "The folder a split file's paths are relative to: images/prefix if it holds the first image, else images."
+    bases = [images / prefix, images] if prefix else [images]
+    for base in bases:
+        if (base / first).is_file(): return base
+    raise JudoDataError(f"{where}: image not found; tried " + ", ".join(str(b / first) for b in bases) +
+                        " (pass images= the folder that holds the class folders, e.g. .../realiad_1024)")
+
+def read_realiad_json(path: str | Path,          # a Real-IAD split file, e.g. realiad_jsons/toy.json
+                      images: str | Path | None = None, # folder holding the class folders (default: data root)
+                      root: str | Path | None = None,   # data root the Sample paths are relative to (default: images)
+                      split: str = "test",        # 'train', 'test' or 'all'
+                      n_templates: int = 8,       # normals of the same class and view listed per sample
+                      seed: int = 0               # which ones (seeded random choice)
+                     ) -> list[Sample]:
+    "One Real-IAD split file as `Sample`s (normal and NG; masks for NG), paths relative to `root`."
+    path = Path(path)
+    if split not in REALIAD_SPLITS: raise ValueError(f"split={split!r}: use one of {REALIAD_SPLITS}")
+    if not path.is_file(): raise JudoDataError(f"{path}: Real-IAD split file not found")
+    try: doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise JudoDataError(f"{path}: not valid JSON ({e})") from None
+    names = ("train", "test") if split == "all" else (split,)
+    if bad := [n for n in names if not isinstance(doc.get(n), list)]:
+        raise JudoDataError(f"{path}: no {bad} list; a Real-IAD split file holds 'meta', 'train' and 'test' lists")
+    meta = doc.get("meta") or {}
+    prefix, normal = str(meta.get("prefix") or ""), meta.get("normal_class", "OK")
+    images = Path(images) if images is not None else (Path(root) if root is not None else path.parent)
+    root = Path(root) if root is not None else images
+    entries = [(f"{path} {n}[{i}]", n, r) for n in names for i, r in enumerate(doc[n])]
+    if not entries: return []
+    _need(entries[0][2], entries[0][0], "image_path")
+    base = _realiad_base(images, prefix, entries[0][2]["image_path"], entries[0][0])
+    out = []
+    for where, name, r in entries:
+        _need(r, where, "image_path", "anomaly_class")
+        img = base / r["image_path"]
+        rel = os.path.relpath(img, root)
+        if rel.startswith(".."): raise JudoDataError(f"{where}: {img} is outside the data root {root}")
+        code = r["anomaly_class"]
+        defect = None if code == normal else REALIAD_DEFECTS.get(code, str(code).lower())
+        mask = Path(os.path.relpath(base / r["mask_path"], root)).as_posix() if defect and r.get("mask_path") else None
+        if defect and mask is None: raise JudoDataError(f"{where}: anomalous ({code}) but no mask_path")
+        view = m.group(1) if (m := re.search(r"_(C\d)_", Path(r["image_path"]).name)) else None
+        cat = r.get("category") or prefix or parse_realiad_path(r["image_path"])[0]
+        out.append(Sample(Path(rel).as_posix(), "Real-IAD", cat, defect, mask, meta={"view": view, "split": name}))
+    return _same_view_templates(out, n_templates, seed)
 
 # %% ../nbs/02_data.ipynb #2c52d733
 def _stage1_sample(where: str, r: dict) -> Sample:

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from judo.core import JudoDataError, Question, Sample
 from judo.data import (domain_text, find_mask, load_image, load_mask, mvtec_folder_to_mmad, read_domain_knowledge,
-                       read_judo_domain_qa, read_judo_grpo, read_judo_stage1, read_mmad, read_realiad, resolve_path,
+                       read_judo_domain_qa, read_judo_grpo, read_judo_stage1, read_mmad, read_realiad, read_realiad_json, resolve_path,
                        validate_samples, write_domain_qa_jsonl, write_grpo_jsonl, write_mmad, write_stage1_jsonl)
 
 _HERE = Path(__file__).resolve()
@@ -180,6 +180,34 @@ def test_read_realiad_folder_layout(tmp_path):
     assert ng[0].mask == "REALIAD/toy/NG/AK/S0003/toy_0003_NG_AK_C1_2023.png"
     assert ng[0].random_templates == ["REALIAD/toy/OK/S0001/toy_0001_OK_C1_2023.jpg"]     # same class, same camera view
     assert validate_samples(samples, tmp_path).problems == []
+
+
+def test_read_realiad_split_file(tmp_path):
+    base = tmp_path / "Real-IAD/realiad_1024"
+    for rel in ("toy/OK/S0001/toy_0001_OK_C2_2023.jpg", "toy/OK/S0002/toy_0002_OK_C2_2023.jpg"):
+        draw(base / rel)
+    draw(base / "toy/NG/HS/S0003/toy_0003_NG_HS_C2_2023.jpg", box=(5, 5, 15, 15))
+    draw(base / "toy/NG/HS/S0003/toy_0003_NG_HS_C2_2023.png", box=(5, 5, 15, 15), mode="L")
+    entry = lambda cls, rel, mask=None: {"category": "toy", "anomaly_class": cls, "image_path": rel, "mask_path": mask}
+    doc = {"meta": {"prefix": "", "normal_class": "OK"},   # paths that already start with the class folder
+           "train": [entry("OK", "toy/OK/S0001/toy_0001_OK_C2_2023.jpg")],
+           "test": [entry("OK", "toy/OK/S0002/toy_0002_OK_C2_2023.jpg"),
+                    entry("HS", "toy/NG/HS/S0003/toy_0003_NG_HS_C2_2023.jpg", "toy/NG/HS/S0003/toy_0003_NG_HS_C2_2023.png")]}
+    split = tmp_path / "Real-IAD/realiad_jsons/toy.json"; split.parent.mkdir(parents=True)
+    split.write_text(json.dumps(doc))
+    samples = read_realiad_json(split, images=base, root=tmp_path / "Real-IAD", split="all")
+    assert [(s.meta["split"], s.defect, s.meta["view"]) for s in samples] == [("train", None, "C2"), ("test", None, "C2"), ("test", "scratch", "C2")]
+    assert samples[2].mask == "realiad_1024/toy/NG/HS/S0003/toy_0003_NG_HS_C2_2023.png"
+    assert set(samples[2].random_templates) == {samples[0].image, samples[1].image}
+    assert validate_samples(samples, tmp_path / "Real-IAD").problems == []
+    rows = read_judo_stage1(write_stage1_jsonl(samples, tmp_path / "stage1.jsonl"))         # the split -> Stage-1 rows
+    assert [(r.image, r.category, r.defect, r.mask) for r in rows] == [(s.image, s.category, s.defect, s.mask) for s in samples]
+    doc["test"][1]["mask_path"] = None; split.write_text(json.dumps(doc))
+    with pytest.raises(JudoDataError, match=r"toy.json test\[1\]: anomalous \(HS\) but no mask_path"):
+        read_realiad_json(split, images=base)
+    split.write_text("{not json")
+    with pytest.raises(JudoDataError, match="not valid JSON"): read_realiad_json(split, images=base)
+    with pytest.raises(JudoDataError, match="split file not found"): read_realiad_json(tmp_path / "none.json")
 
 
 def test_mvtec_folder_to_mmad(tmp_path):
