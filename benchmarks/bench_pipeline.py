@@ -23,7 +23,8 @@ def think_diagnostics(answers: Path) -> str:
     return (f"final model, {len(recs)} held-out answers: `<think>` is one option's text in {len(named)} "
             f"({100 * len(named) / max(len(recs), 1):.0f} %), the gold option's in {gold} ({100 * gold / max(len(recs), 1):.0f} % of all); "
             f"of those {len(named)}, the `<answer>` letter is the letter of the option its `<think>` names in {agree} "
-            f"({100 * agree / max(len(named), 1):.0f} %; 1 / options ≈ 25–50 % by chance)")
+            f"({100 * agree / max(len(named), 1):.0f} %; chance, the mean of 1 / options over them: "
+            f"{100 * sum(1 / len(r['options']) for r in named) / max(len(named), 1):.0f} %)")
 
 
 def main():
