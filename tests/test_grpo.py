@@ -123,10 +123,14 @@ def test_vllm_needs_gpu_extra(tmp_path):
 
 
 # ---------------------------------------------------------------- judo-grpo end to end
-def judo_grpo(*argv):
+def console(name, *argv):
+    "Run one of the package's console scripts from the repo root, one torch thread; the CompletedProcess."
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([str(Path(sys.executable).parent / "judo-grpo"), *argv], cwd=REPO, env=env,
+    return subprocess.run([str(Path(sys.executable).parent / name), *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+def judo_grpo(*argv): return console("judo-grpo", *argv)
 
 
 def test_cli_bad_recipe_fails_with_message(tmp_path):
@@ -178,8 +182,7 @@ def test_lora_run_saves_merged_model(tmp_path):
 
 
 def run_cli(name, *argv):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([str(Path(sys.executable).parent / name), *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    r = console(name, *argv)
     assert r.returncode == 0, f"{name}: {r.stderr[-3000:]}"
     return r
 
