@@ -663,17 +663,14 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
     return path.read_text()
 
 # %% ../nbs/12_pipeline.ipynb #04e0d405
-from .stage1 import SFTModelArgs, sft_cli
+from .stage1 import SFTImageArgs, sft_cli
 
 THINK_MODES = ("rationale", "option", "none")  # what the cold-start target writes inside <think>
 
 @dataclass
-class ColdStartArgs(SFTModelArgs):
-    "Cold-start SFT data settings (model/LoRA/resume fields from `judo.stage1.SFTModelArgs`)."
+class ColdStartArgs(SFTImageArgs):
+    "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.stage1.SFTImageArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
-    root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
-    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
-    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16)."})
     think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
     def __post_init__(self):

@@ -27,8 +27,8 @@ __all__ = ['REFERENCE_STRATEGIES', 'QUERY_ONLY_PROMPT', 'resolve_data', 'data_ro
            'choose_reference', 'check_pair', 'sft_row', 'RowReport', 'stage1_row', 'build_stage1_rows',
            'vision_collator', 'kept_label_text', 'SFTModelArgs', 'model_path', 'peft_config', 'load_stage_model',
            'check_sft_config', 'make_sft_trainer', 'last_checkpoint', 'resume_from', 'save_stage_model', 'loss_history',
-           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'Stage1Args',
-           'stage1_data', 'main', 'stage1_cli', 'show_predictions']
+           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs',
+           'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
 
 # %% ../nbs/06_stage1.ipynb #7cb41b9d
 def _value(v: str):
@@ -400,15 +400,24 @@ def evaluate_segmentation(model, processor,      # a model and its processor (`l
 
 # %% ../nbs/06_stage1.ipynb #8adcfbee
 @dataclass
-class Stage1Args(SFTModelArgs):
-    "Stage-1 data and evaluation settings (model/LoRA/resume fields from SFTModelArgs)."
-    data: str = field(default="synth", metadata={"help": "Stage-1 rows: realiad_samples_gt.jsonl-format file, MMAD folder/mmad.json, judo-synth folder, or 'synth?make_synth args'."})
+class SFTImageArgs(SFTModelArgs):
+    "SFTModelArgs plus where the images are and their geometry: shared by the stages that train on query images."
     root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
+    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
+    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16)."})
+    def __post_init__(self):
+        super().__post_init__()
+        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
+        if self.grid_size is not None and self.image_size is not None and not 1 <= self.grid_size <= self.image_size:
+            raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size}")
+
+@dataclass
+class Stage1Args(SFTImageArgs):
+    "Stage-1 data and evaluation settings (model/LoRA/resume and image fields from SFTImageArgs)."
+    data: str = field(default="synth", metadata={"help": "Stage-1 rows: realiad_samples_gt.jsonl-format file, MMAD folder/mmad.json, judo-synth folder, or 'synth?make_synth args'."})
     split: str = field(default="train", metadata={"help": "judo-synth folder: which split trains ('train' or 'test')."})
     eval_data: str | None = field(default=None, metadata={"help": "Held-out Stage-1 source for evaluate_segmentation (default: judo-synth's test split when training on judo-synth)."})
     eval_samples: int = field(default=0, metadata={"help": "Held-out pairs to evaluate before and after training (0: skip)."})
-    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
-    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16)."})
     reference: str = field(default="auto", metadata={"help": "NORMAL reference choice: auto (the source's, else random as in the paper), random, similar, given."})
     query_only: bool = field(default=False, metadata={"help": "Ablation: train and evaluate without the reference image."})
     def __post_init__(self):
@@ -416,9 +425,6 @@ class Stage1Args(SFTModelArgs):
         if self.reference not in REFERENCE_STRATEGIES: raise ValueError(f"reference={self.reference!r}; choose one of {REFERENCE_STRATEGIES}")
         if self.split not in ("train", "test"): raise ValueError(f"split={self.split!r}: use 'train' or 'test'")
         if self.eval_samples < 0: raise ValueError("eval_samples must be >= 0")
-        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
-        if self.grid_size is not None and self.image_size is not None and not 1 <= self.grid_size <= self.image_size:
-            raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size}")
         if self.query_only and self.reference == "given":
             raise ValueError("query_only uses no reference: leave reference at 'auto'")
 
