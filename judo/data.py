@@ -416,7 +416,7 @@ def parse_choice_problem(problem: str, # "<question> \n Choice: \n {'A': ..., 'B
 
 def format_choice_problem(q: Question) -> str:
     "The authors' GRPO `problem` text for a question."
-    return f"{q.text} \n Choice: \n {q.options!r}"
+    return f"{q.text} \n Choice: \n {({str(k): str(v) for k, v in q.options.items()})!r}"   # plain str: numpy strings repr as calls
 
 # %% ../nbs/02_data.ipynb #b8d1e5e1
 def _grpo_sample(where: str, r: dict) -> Sample:

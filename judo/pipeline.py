@@ -25,7 +25,7 @@ __all__ = ['STAGES', 'STAGE_ORDER', 'UNTRAINED', 'LAUNCHERS', 'STAGE_DONE', 'GPU
            'format_ok', 'score_row', 'chance_row', 'log_history', 'curve', 'show_curves', 'pick_overlay_images',
            'predicted_cells', 'show_overlays', 'score_table', 'write_report', 'report_markdown', 'run_stage',
            'run_pipeline', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'coldstart_rows', 'coldstart_main',
-           'coldstart_cli', 'pipeline_cli']
+           'coldstart_cli', 'split_queries', 'write_training_files', 'prepare_folder', 'pipeline_cli']
 
 # %% ../nbs/12_pipeline.ipynb #55fe50f9
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ def check_paths(cfg: PipelineConfig, # the pipeline recipe
     if root is not None:
         if not root.is_dir(): problems.append(f"data root {root} does not exist (an MMAD-format folder, or data: synth)")
         else:
-            problems += [f"{s}: training file {f} does not exist" for s in cfg.stages if not (f := stage_data(cfg, root, s)).is_file()]
+            problems += [f"{s}: training file {f} does not exist (`judo-pipeline prepare` writes the training files of an MVTec-style folder)"
+                         for s in cfg.stages if not (f := stage_data(cfg, root, s)).is_file()]
             problems += [f"{s}: data root {r} does not exist" for s, r in cfg.stage_roots.items() if not Path(r).expanduser().is_dir()]
             if not (q := eval_questions(cfg, root)).is_file(): problems.append(f"held-out questions {q} do not exist (set eval_json)")
     return problems
@@ -754,10 +755,91 @@ def coldstart_cli(argv: list | None = None # arguments (default sys.argv[2:], af
     "`judo-pipeline coldstart --config recipes/tiny/coldstart.yaml [--key value ...]`: the cold-start SFT stage."
     sft_cli(ColdStartArgs, coldstart_main, argv if argv is not None else sys.argv[2:])
 
+# %% ../nbs/12_pipeline.ipynb #20228878
+def split_queries(samples: list,   # Samples of one dataset
+                  test_frac: float, # share held out per (class, defect), rounded; at least one training query each
+                  seed: int = 0     # which queries are held out
+                 ) -> tuple[list, list]:
+    "`(train, test)`: a seeded split of the queries per (class, defect) — every defect type is on both sides when it has 2+ images."
+    if not 0 <= test_frac < 1: raise ValueError(f"test_frac={test_frac}: use a share in [0, 1)")
+    groups, rng = {}, np.random.default_rng(seed)
+    for s in samples: groups.setdefault((s.category, s.defect or "good"), []).append(s)
+    train, test = [], []
+    for k in sorted(groups):
+        g = groups[k]; n = min(round(len(g) * test_frac), len(g) - 1)
+        held = set(rng.permutation(len(g))[:n].tolist())
+        for i, s in enumerate(g): (test if i in held else train).append(s)
+    return train, test
+
+# %% ../nbs/12_pipeline.ipynb #773c38e9
+def _rationale(q, comparison: str) -> str:
+    "A GRPO row's `domain_gt`: the comparison, the chosen option, the letter last (JUDO's think/answer consistency)."
+    return f"{comparison.rstrip('.')}; the option that fits is '{q.options[q.answer].rstrip('.')}', so the answer is {q.answer}."
+
+def write_training_files(train: list,     # training queries (Samples with masks, questions and templates)
+                         test: list,      # held-out queries
+                         root: Path,      # the data root the image paths are relative to (files are written here)
+                         dk: dict | None = None, # from `read_domain_knowledge`; None: no Stage-2 files
+                         seed: int = 0    # Stage-2 paraphrases and images
+                        ) -> dict:
+    "mmad.json (held out), mmad_train.json and the stage files the pipeline reads; returns {file: rows}."
+    from judo.core import NORMAL_COMPARISON, Sample
+    from judo.data import write_mmad, write_stage1_jsonl, write_grpo_jsonl, write_domain_qa_jsonl, domain_text
+    from judo.pairing import default_comparison
+    from judo.stage2 import generate_domain_qa, qa_samples
+    root = Path(root); out = {}
+    write_mmad(test, root, "mmad.json"); write_mmad(train, root, "mmad_train.json")
+    out["mmad.json"], out["mmad_train.json"] = len(test), len(train)
+    s1, grpo = [], []
+    for s in train:
+        comp = default_comparison(s) or NORMAL_COMPARISON
+        ref = (s.similar_templates or s.random_templates or [None])[0]
+        meta = dict(s.meta, reference=ref, comparison=comp, item_type="mmad")
+        if s.defect: meta["defect_type"] = s.defect.replace("_", " ").capitalize() + "."
+        if dk: meta["domain_knowledge"] = domain_text(dk, s.dataset, s.category, s.defect or "good")
+        s1.append(dataclasses.replace(s, meta=meta))
+        grpo += [Sample(s.image, s.dataset, s.category, s.defect, s.mask, [q], s.similar_templates, s.random_templates,
+                        dict(id=len(grpo) + i, reference=ref, domain_knowledge=meta.get("domain_knowledge"),
+                             domain_gt=_rationale(q, comp))) for i, q in enumerate(s.questions)]
+    write_stage1_jsonl(s1, root / STAGES["stage1"].data_file); out[STAGES["stage1"].data_file] = len(s1)
+    write_grpo_jsonl(grpo, root / STAGES["grpo"].data_file); out[STAGES["grpo"].data_file] = len(grpo)
+    if dk:
+        (root / "domain_knowledge.json").write_text(json.dumps(dk, indent=1, ensure_ascii=False))
+        qa, _ = qa_samples(generate_domain_qa(dk, seed, strict=True, where="domain_knowledge.json"), root, seed, strict=True)
+        write_domain_qa_jsonl(qa, root / STAGES["stage2"].data_file)
+        out["domain_knowledge.json"], out[STAGES["stage2"].data_file] = sum(len(c) for c in dk.values()), len(qa)
+    return out
+
+# %% ../nbs/12_pipeline.ipynb #4c497c06
+def prepare_folder(folder: str,                 # MVTec-style folder: <class>/train/good, test/<defect>, ground_truth/<defect>
+                   out: str,                    # data root to write (a new folder, or one written by this before)
+                   test_frac: float = 0.2,      # held-out share of each class/defect (the pipeline's evaluation)
+                   domain_knowledge: str | None = None, # MMAD-schema domain_knowledge.json for Stage 2 (none: no Stage-2 files)
+                   dataset: str | None = None,  # dataset name, the first path component (default: the folder's name)
+                   seed: int = 0,               # questions, split, templates
+                   n_templates: int = 8         # templates listed per query
+                  ) -> str:
+    "Convert an MVTec-style folder and write the pipeline's training files and held-out split; returns a summary."
+    from judo.data import mvtec_folder_to_mmad, read_domain_knowledge, domain_text
+    out = Path(out).expanduser()
+    dk = read_domain_knowledge(domain_knowledge) if domain_knowledge else None
+    samples = mvtec_folder_to_mmad(folder, out, seed=seed, dataset=dataset, n_templates=n_templates)
+    if dk:   # every class and defect must have a text before anything is trained on it
+        for k in sorted({(s.dataset, s.category, s.defect or "good") for s in samples}): domain_text(dk, *k)
+    train, test = split_queries(samples, test_frac, seed)
+    counts = write_training_files(train, test, out, dk, seed)
+    lines = [f"{out}: {len(samples)} queries from {folder} ({len(train)} train, {len(test)} held out)"]
+    lines += [f"  {f}: {n}" for f, n in counts.items()]
+    if not dk: lines.append("  no domain knowledge given: Stage 2 has no data; give --domain_knowledge, or run without it: judo-pipeline --stages stage1,grpo ...")
+    lines.append(f"  next: judo-pipeline --data {out}   (or judo-eval --data {out} ...)")
+    return "\n".join(lines)
+
 # %% ../nbs/12_pipeline.ipynb #a066a204
 def pipeline_cli():
-    "`judo-pipeline [--recipe tiny|lora|paper|DIR] [--dry-run] ...` (see `run_pipeline`); `judo-pipeline coldstart ...` runs that stage."
+    "`judo-pipeline [--recipe tiny|lora|paper|DIR] [--dry-run] ...` (see `run_pipeline`); `judo-pipeline coldstart ...` runs that stage; `judo-pipeline prepare FOLDER OUT ...` runs `prepare_folder`."
     argv = sys.argv[1:]
     if argv[:1] == ["coldstart"]: return coldstart_cli(argv[1:])
-    try: print(run_pipeline(**parse_cli(run_pipeline, "judo-pipeline", argv)))
+    try:
+        if argv[:1] == ["prepare"]: return print(prepare_folder(**parse_cli(prepare_folder, "judo-pipeline prepare", argv[1:])))
+        print(run_pipeline(**parse_cli(run_pipeline, "judo-pipeline", argv)))
     except (PipelineError, JudoDataError, FileNotFoundError, ValueError) as e: sys.exit(f"judo-pipeline: error: {e}")

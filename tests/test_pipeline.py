@@ -141,3 +141,48 @@ def test_cli_wrong_recipe_and_data(tmp_path):
     assert r.returncode != 0 and "known recipes" in r.stderr and "tiny" in r.stderr
     r = subprocess.run(cli + ["--data", str(tmp_path / "missing"), "--dry-run"], capture_output=True, text=True, env=env, cwd=REPO)
     assert r.returncode != 0 and "does not exist" in r.stderr
+
+
+def draw_line(root: Path, side: int = 64) -> Path:
+    "An MVTec-style folder: two classes, 3 normal training images, 3 good and 3 dented test images with masks."
+    from PIL import Image, ImageDraw
+    def draw(path, box=None, mask=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im = Image.new("L" if mask else "RGB", (side, side), 0 if mask else (40, 40, 40)); d = ImageDraw.Draw(im)
+        if not mask: d.rectangle([6, 6, side - 6, side - 6], fill=(180, 160, 70))
+        if box: d.ellipse(box, fill=255 if mask else (10, 10, 10))
+        im.save(path)
+    for cat in ("widget", "gadget"):
+        for i in range(3):
+            draw(root / f"{cat}/train/good/{i:03d}.png"); draw(root / f"{cat}/test/good/{i:03d}.png")
+            box = (8 + 4 * i, 8, 28 + 4 * i, 28)
+            draw(root / f"{cat}/test/dent/{i:03d}.png", box); draw(root / f"{cat}/ground_truth/dent/{i:03d}_mask.png", box, True)
+    return root
+
+
+def test_own_folder_prepare_then_pipeline(tmp_path):
+    "README's own-product-line path: `judo-pipeline prepare` on an MVTec-style folder, then the micro pipeline on it."
+    line = draw_line(tmp_path / "line")
+    dk = tmp_path / "dk.json"
+    dk.write_text(json.dumps({"line": {c: {"good": "A flat tile with an even yellow face.", "dent": "A dark round pit in the face."}
+                                      for c in ("widget", "gadget")}}))
+    data = tmp_path / "line_mmad"
+    r = subprocess.run([str(Path(sys.executable).parent / "judo-pipeline"), "prepare", str(line), str(data),
+                        "--test_frac", "0.34", "--domain_knowledge", str(dk)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "8 train, 4 held out" in r.stdout
+    for s in STAGES.values(): assert (data / s.data_file).is_file()
+    recipe = micro_recipe(tmp_path / "micro", data=str(data))
+    md = run_pipeline(str(recipe), out=str(tmp_path / "run"), quiet=True)
+    scores = json.loads((tmp_path / "run/report/scores.json").read_text())
+    from judo.data import read_mmad
+    held_out = read_mmad(data)
+    assert len(held_out) == 4 and scores["n_questions"] == sum(len(s.questions) for s in held_out)
+    assert list(scores["rows"]) == ["chance", UNTRAINED, *STAGES]
+    assert str(data) in md
+    # without domain knowledge there is no Stage-2 file, and the pipeline's path check says what writes it
+    r = subprocess.run([str(Path(sys.executable).parent / "judo-pipeline"), "prepare", str(line),
+                        str(tmp_path / "nodk")], capture_output=True, text=True)
+    assert r.returncode == 0 and "Stage 2 has no data" in r.stdout
+    with pytest.raises(PipelineError, match="judo-pipeline prepare"):
+        run_pipeline(str(micro_recipe(tmp_path / "micro2", data=str(tmp_path / "nodk"))), out=str(tmp_path / "run2"), dry_run=True)
