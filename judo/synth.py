@@ -653,7 +653,9 @@ def make_synth(out, # output folder (created; must not exist unless overwrite)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         _build(tmp, cats, n_per_category, size, grid, seed, test_frac, normal_frac, n_families, templates_per_family, n_random_templates)
-        if out.exists(): shutil.rmtree(out)
+        if out.exists():   # created while this one was building: keep it (another process may be reading it)
+            if not overwrite: raise FileExistsError(f"{out} was created by another process while this one was building; using it")
+            shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
