@@ -803,6 +803,8 @@ def write_training_files(train: list,     # training queries (Samples with masks
                              domain_gt=_rationale(q, comp))) for i, q in enumerate(s.questions)]
     write_stage1_jsonl(s1, root / STAGES["stage1"].data_file); out[STAGES["stage1"].data_file] = len(s1)
     write_grpo_jsonl(grpo, root / STAGES["grpo"].data_file); out[STAGES["grpo"].data_file] = len(grpo)
+    if not dk:   # a Stage-2 file left by an earlier prepare with other knowledge would be trained on silently
+        for f in (root / STAGES["stage2"].data_file, root / "domain_knowledge.json"): f.unlink(missing_ok=True)
     if dk:
         (root / "domain_knowledge.json").write_text(json.dumps(dk, indent=1, ensure_ascii=False))
         qa, _ = qa_samples(generate_domain_qa(dk, seed, strict=True, where="domain_knowledge.json"), root, seed, strict=True)
@@ -822,6 +824,7 @@ def prepare_folder(folder: str,                 # MVTec-style folder: <class>/tr
     "Convert an MVTec-style folder and write the pipeline's training files and held-out split; returns a summary."
     from judo.data import mvtec_folder_to_mmad, read_domain_knowledge, domain_text
     out = Path(out).expanduser()
+    split_queries([], test_frac)   # checks test_frac before anything is written
     dk = read_domain_knowledge(domain_knowledge) if domain_knowledge else None
     samples = mvtec_folder_to_mmad(folder, out, seed=seed, dataset=dataset, n_templates=n_templates)
     if dk:   # every class and defect must have a text before anything is trained on it
