@@ -805,7 +805,7 @@ def write_training_files(train: list,     # training queries (Samples with masks
     write_grpo_jsonl(grpo, root / STAGES["grpo"].data_file); out[STAGES["grpo"].data_file] = len(grpo)
     if not dk:   # a Stage-2 file left by an earlier prepare with other knowledge would be trained on silently
         for f in (root / STAGES["stage2"].data_file, root / "domain_knowledge.json"): f.unlink(missing_ok=True)
-    if dk:
+    else:
         (root / "domain_knowledge.json").write_text(json.dumps(dk, indent=1, ensure_ascii=False))
         qa, _ = qa_samples(generate_domain_qa(dk, seed, strict=True, where="domain_knowledge.json"), root, seed, strict=True)
         write_domain_qa_jsonl(qa, root / STAGES["stage2"].data_file)

@@ -143,20 +143,14 @@ def test_cli_wrong_recipe_and_data(tmp_path):
     assert r.returncode != 0 and "does not exist" in r.stderr
 
 
-def draw_line(root: Path, side: int = 64) -> Path:
+def draw_line(root: Path) -> Path:
     "An MVTec-style folder: two classes, 3 normal training images, 3 good and 3 dented test images with masks."
-    from PIL import Image, ImageDraw
-    def draw(path, box=None, mask=False):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        im = Image.new("L" if mask else "RGB", (side, side), 0 if mask else (40, 40, 40)); d = ImageDraw.Draw(im)
-        if not mask: d.rectangle([6, 6, side - 6, side - 6], fill=(180, 160, 70))
-        if box: d.ellipse(box, fill=255 if mask else (10, 10, 10))
-        im.save(path)
+    from test_data import draw
     for cat in ("widget", "gadget"):
         for i in range(3):
             draw(root / f"{cat}/train/good/{i:03d}.png"); draw(root / f"{cat}/test/good/{i:03d}.png")
             box = (8 + 4 * i, 8, 28 + 4 * i, 28)
-            draw(root / f"{cat}/test/dent/{i:03d}.png", box); draw(root / f"{cat}/ground_truth/dent/{i:03d}_mask.png", box, True)
+            draw(root / f"{cat}/test/dent/{i:03d}.png", box=box); draw(root / f"{cat}/ground_truth/dent/{i:03d}_mask.png", box=box, mode="L")
     return root
 
 
