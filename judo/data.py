@@ -22,8 +22,8 @@ __all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REAL
            'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge', 'domain_text', 'parse_realiad_path',
            'read_realiad', 'read_realiad_json', 'read_judo_stage1', 'write_stage1_jsonl', 'read_judo_domain_qa',
            'write_domain_qa_jsonl', 'parse_choice_problem', 'format_choice_problem', 'read_judo_grpo',
-           'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions', 'generate_questions', 'mvtec_folder_to_mmad',
-           'DataReport', 'validate_samples']
+           'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions', 'generate_questions', 'mvtec_layout',
+           'mvtec_folder_to_mmad', 'DataReport', 'validate_samples']
 
 # %% ../nbs/02_data.ipynb #65263de4
 def resolve_path(root: str | Path, # the data root
@@ -533,6 +533,14 @@ def _link_or_copy(src: Path, dst: Path):
     except OSError: shutil.copy2(src, dst)
 
 # %% ../nbs/02_data.ipynb #504d2c38
+def mvtec_layout(root: str | Path # folder of classes: <class>/train/good, test/<defect>, ground_truth/<defect>
+                ) -> dict:
+    "`{class: [defect, ...]}` of an MVTec-style folder (classes are the folders with a test/ folder)."
+    root = Path(root)
+    cats = sorted(p.name for p in root.iterdir() if (p / "test").is_dir()) if root.is_dir() else []
+    if not cats: raise JudoDataError(f"no <class>/test/ folders under {root}; expected an MVTec-style layout")
+    return {c: sorted(p.name for p in (root / c / "test").iterdir() if p.is_dir() and p.name != "good") for c in cats}
+
 def mvtec_folder_to_mmad(root: str | Path,          # folder of classes: <class>/train/good, test/<defect>, ground_truth/<defect>
                          out: str | Path,           # data root to write: <out>/<dataset>/<class>/... and <out>/mmad.json
                          seed: int = 0,             # option order and template order
@@ -542,12 +550,10 @@ def mvtec_folder_to_mmad(root: str | Path,          # folder of classes: <class>
     "Turn an MVTec-style folder into an MMAD-format dataset with generated questions; returns its samples."
     root, out, rng = Path(root), Path(out), np.random.default_rng(seed)
     dataset = dataset or root.name
-    cats = sorted(p.name for p in root.iterdir() if (p / "test").is_dir()) if root.is_dir() else []
-    if not cats: raise JudoDataError(f"no <class>/test/ folders under {root}; expected an MVTec-style layout")
+    layout = mvtec_layout(root); cats = list(layout)
     samples = []
-    for cat in cats:
+    for cat, defects in layout.items():
         cdir = root / cat
-        defects = sorted(p.name for p in (cdir / "test").iterdir() if p.is_dir() and p.name != "good")
         goods = _images(cdir / "train" / "good")
         if not goods: raise JudoDataError(f"{cdir / 'train' / 'good'}: no normal images to use as templates")
         for g in goods: _link_or_copy(g, out / dataset / cat / "train/good" / g.name)

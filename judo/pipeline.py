@@ -822,13 +822,15 @@ def prepare_folder(folder: str,                 # MVTec-style folder: <class>/tr
                    n_templates: int = 8         # templates listed per query
                   ) -> str:
     "Convert an MVTec-style folder and write the pipeline's training files and held-out split; returns a summary."
-    from judo.data import mvtec_folder_to_mmad, read_domain_knowledge, domain_text
+    from judo.data import mvtec_folder_to_mmad, mvtec_layout, read_domain_knowledge, domain_text
     out = Path(out).expanduser()
     split_queries([], test_frac)   # checks test_frac before anything is written
     dk = read_domain_knowledge(domain_knowledge) if domain_knowledge else None
+    if dk:   # a text for every class and defect, checked before anything is written
+        name = dataset or Path(folder).name
+        for cat, defects in mvtec_layout(folder).items():
+            for d in ("good", *defects): domain_text(dk, name, cat, d)
     samples = mvtec_folder_to_mmad(folder, out, seed=seed, dataset=dataset, n_templates=n_templates)
-    if dk:   # every class and defect must have a text before anything is trained on it
-        for k in sorted({(s.dataset, s.category, s.defect or "good") for s in samples}): domain_text(dk, *k)
     train, test = split_queries(samples, test_frac, seed)
     counts = write_training_files(train, test, out, dk, seed)
     lines = [f"{out}: {len(samples)} queries from {folder} ({len(train)} train, {len(test)} held out)"]
