@@ -14,7 +14,7 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, S
                        THINK_OPEN, JudoDataError, Sample, cache_dir, get_logger)
 from .data import domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference
-from .rewards import LETTER_RULES, REWARDS, reward_funcs, true_cells_text
+from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs, true_cells_text
 
 _log = get_logger("judo.grpo")
 
@@ -201,6 +201,7 @@ class GRPOArgs:
         if len(set(self.rewards)) != len(self.rewards): raise ValueError(f"rewards={self.rewards} names a reward twice; list each once")
         if self.letter_rule not in LETTER_RULES: raise ValueError(f"letter_rule={self.letter_rule!r}: use one of {list(LETTER_RULES)}")
         if self.seg_rule not in ("strict", "paper"): raise ValueError(f"seg_rule={self.seg_rule!r}: use 'strict' or 'paper'")
+        check_encoder_dtype(self.encoder_dtype, "encoder_dtype")
         if self.reference not in STRATEGIES: raise ValueError(f"reference={self.reference!r}: use one of {list(STRATEGIES)}")
         if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px (one merged patch)")
         if self.grid_size is not None and not 1 <= self.grid_size <= (self.image_size or IMAGE_SIZE):
@@ -221,8 +222,6 @@ def check_recipe(args: GRPOArgs, # judo's options
         raise ValueError("use_vllm=True needs vLLM, which is in the GPU extra: pip install 'judo[gpu]' (CUDA GPUs only); "
                          "or set use_vllm: false to generate with transformers")
     if cfg.use_vllm and args.model.startswith("tiny"): raise ValueError("use_vllm with a tiny model: vLLM is for real checkpoints on GPUs")
-    from judo.rewards import ENCODER_DTYPES
-    if args.encoder_dtype not in ENCODER_DTYPES: raise ValueError(f"encoder_dtype={args.encoder_dtype!r}: use one of {ENCODER_DTYPES}")
     if cfg.loss_type != "grpo" or cfg.scale_rewards != "group":
         _log.warning(f"loss_type={cfg.loss_type!r}, scale_rewards={cfg.scale_rewards!r}: the paper's objective is "
                      "loss_type='grpo' with scale_rewards='group'")

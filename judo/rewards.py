@@ -18,8 +18,8 @@ __all__ = ['LETTER_RULES', 'accuracy_reward', 'structure_reward', 'seg_f1_reward
            'REWARD_RANGES', 'completion_text', 'last_tag', 'paper_letter', 'strict_letters', 'strict_letter',
            'extract_letter', 'true_cells_text', 'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value',
            'think_letter', 'StructureReward', 'show_structure_table', 'SegF1Reward', 'show_seg_slide',
-           'default_encoder_path', 'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards',
-           'reward_explorer']
+           'default_encoder_path', 'check_encoder_dtype', 'load_encoder', 'DomainReward', 'reward_funcs',
+           'score_completion', 'show_rewards', 'reward_explorer']
 
 # %% ../nbs/08_rewards.ipynb #28fb0563
 def completion_text(completion) -> str:
@@ -287,13 +287,18 @@ def default_encoder_path() -> str:
 
 ENCODER_DTYPES = ("float32", "bfloat16", "float16")
 
+def check_encoder_dtype(dtype: str, what: str = "encoder dtype") -> str:
+    "`dtype` if it is one of ENCODER_DTYPES, else a ValueError naming `what` and the allowed values."
+    if dtype not in ENCODER_DTYPES: raise ValueError(f"{what}={dtype!r}: use one of {ENCODER_DTYPES}")
+    return dtype
+
 def load_encoder(encoder: str | None = None, # sentence-transformers path or name; None: the bundled all-MiniLM-L6-v2
                  device: str | None = None, # e.g. 'cpu', 'cuda:0'; None lets sentence-transformers choose
                  dtype: str = "float32"): # weights dtype: float32 (exact), bfloat16 (about 2x faster on CPUs with native bf16 and on GPUs)
     "A frozen SentenceTransformer in eval mode."
     import torch
     from sentence_transformers import SentenceTransformer
-    if dtype not in ENCODER_DTYPES: raise ValueError(f"encoder dtype {dtype!r}: use one of {ENCODER_DTYPES}")
+    check_encoder_dtype(dtype)
     model = SentenceTransformer(encoder or default_encoder_path(), device=device)
     if dtype != "float32": model.to(getattr(torch, dtype))
     model.eval(); model.requires_grad_(False)
@@ -307,7 +312,7 @@ class DomainReward:
                  batch_size: int = 64, # texts per encoder forward pass
                  scale: float = 0.1, # the paper's weight
                  dtype: str = "float32"): # encoder weights: 'float32' (exact) or 'bfloat16' (faster; rewards within ~1e-3)
-        if dtype not in ENCODER_DTYPES: raise ValueError(f"domain reward encoder dtype {dtype!r}: use one of {ENCODER_DTYPES}")
+        check_encoder_dtype(dtype, "domain reward encoder dtype")   # now, not when the encoder first loads
         self.encoder, self.device, self.batch_size, self.scale, self.dtype = encoder, device, batch_size, scale, dtype
         self.__name__, self._model, self._refs = "domain_reward", None, {}
     @property

@@ -174,6 +174,11 @@ def test_own_folder_prepare_then_pipeline(tmp_path):
     assert len(held_out) == 4 and scores["n_questions"] == sum(len(s.questions) for s in held_out)
     assert list(scores["rows"]) == ["chance", UNTRAINED, *STAGES]
     assert str(data) in md
+    # each stage trained on every row `prepare` wrote for it
+    lines = lambda f: sum(1 for _ in open(data / f))
+    for stage in ("stage1", "stage2", "grpo"):
+        summary = json.loads((tmp_path / "run" / stage / f"judo_{stage}.json").read_text())
+        assert summary["n_rows"] == lines(STAGES[stage].data_file) > 0, stage
     # without domain knowledge there is no Stage-2 file, and the pipeline's path check says what writes it
     r = subprocess.run([str(Path(sys.executable).parent / "judo-pipeline"), "prepare", str(line),
                         str(tmp_path / "nodk")], capture_output=True, text=True)
