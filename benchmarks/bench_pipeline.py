@@ -5,7 +5,7 @@ wall time of every step and the total. Runs that already finished (same --out-ba
 
     python benchmarks/bench_pipeline.py [--seeds 0,1] [--out-base runs/bench] [--recipe tiny]
 """
-import argparse, json, math, platform, shlex, sys, time
+import argparse, json, math, platform, re, shlex, sys, time
 from pathlib import Path
 
 from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
@@ -27,6 +27,32 @@ def think_diagnostics(answers: Path) -> str:
             f"{100 * sum(1 / len(r['options']) for r in named) / max(len(named), 1):.0f} %)")
 
 
+SCAN_LINE = re.compile(r"([A-H]): (.*?)\. (yes|no)\.")
+
+def scan_diagnostics(answers: Path) -> str:
+    "For `think: scan` answers: how often the option lines are copied right, the answer is the last letter written, and the 'yes' is the gold option."
+    recs = [json.loads(l) for l in answers.read_text().splitlines() if l.strip()]
+    lines = [(r, SCAN_LINE.findall(r.get("think") or "")) for r in recs]
+    scanned = [(r, ls) for r, ls in lines if ls]
+    n_lines = sum(len(ls) for _, ls in scanned)
+    copied = sum(r["options"].get(l, "").strip().rstrip(".") == t for r, ls in scanned for l, t, _ in ls)
+    last = sum(r.get("answer") == ls[-1][0] for r, ls in scanned)
+    exact = [(r, ls) for r, ls in scanned if all(r["options"].get(l, "").strip().rstrip(".") == t for l, t, _ in ls)]
+    right = lambda rs: sum(r.get("answer") == r["gold"] for r, _ in rs)
+    pct = lambda a, b: f"{100 * a / max(b, 1):.0f} %"
+    return (f"final model, {len(recs)} held-out answers: `<think>` is a scan in {len(scanned)} ({pct(len(scanned), len(recs))}); "
+            f"option lines copied exactly: {copied} of {n_lines} ({pct(copied, n_lines)}); `<answer>` = the last letter written: "
+            f"{pct(last, len(scanned))}; answers whose every line is copied exactly: {len(exact)}, of which right {pct(right(exact), len(exact))} "
+            f"(chance {pct(sum(1 / len(r['options']) for r, _ in exact), len(exact))}); the other answers right: "
+            f"{pct(right([x for x in scanned if x not in exact]), len(scanned) - len(exact))}")
+
+
+def diagnostics(answers: Path) -> str:
+    "`scan_diagnostics` for `think: scan` answers, else `think_diagnostics`."
+    scans = any(SCAN_LINE.search(json.loads(l).get("think") or "") for l in answers.read_text().splitlines() if l.strip())
+    return scan_diagnostics(answers) if scans else think_diagnostics(answers)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1"); ap.add_argument("--out-base", default="runs/bench")
@@ -41,7 +67,7 @@ def main():
         total = sum(s["timings"].values())
         finals[seed], totals[seed] = s["rows"], total
         last = list(s["rows"])[-1]
-        parts += [f"## seed {seed}", "", score_table(s["rows"]), "", think_diagnostics(out / "eval" / last / "answers.jsonl"), "",
+        parts += [f"## seed {seed}", "", score_table(s["rows"]), "", diagnostics(out / "eval" / last / "answers.jsonl"), "",
                   "time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in s["timings"].items()) +
                   f"; **total {total:.0f} s ({total / 60:.1f} min)** (this call: {time.time() - t0:.0f} s)", ""]
     head = [f"# `judo-pipeline --recipe {a.recipe}` on {platform.processor() or platform.machine()} CPU",

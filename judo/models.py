@@ -22,8 +22,8 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, GRPO_PROMPT, IMAGE_SIZE
 __all__ = ['LORA_TARGETS', 'QWEN_SPECIAL_TOKENS', 'TINY_CATEGORIES', 'TINY_DEFECTS', 'TINY_PLACES', 'OUTPUT_TAGS',
            'QWEN_CHAT_TEMPLATE', 'TINY_KINDS', 'TINY_BUILD_VERSION', 'ModelFolderError', 'check_model_folder',
            'resolve_model', 'lora_config', 'load_vlm', 'synth_texts', 'tiny_corpus', 'train_tokenizer', 'tiny_config',
-           'tiny_processor', 'tiny_model_dir', 'build_tiny_vlm', 'tiny_vlm', 'chat_inputs', 'image_token_counts',
-           'demo_images', 'image_token_spans', 'generate_text', 'param_counts', 'demo_cli']
+           'tiny_processor', 'tiny_model_dir', 'copy_pretrain', 'build_tiny_vlm', 'tiny_vlm', 'chat_inputs',
+           'image_token_counts', 'demo_images', 'image_token_spans', 'generate_text', 'param_counts', 'demo_cli']
 
 # %% ../nbs/05_models.ipynb #a737440c
 class ModelFolderError(ValueError):
@@ -189,7 +189,7 @@ def train_tokenizer(corpus: list[str], # training text
                     vocab_size: int = 1024 # BPE vocabulary size before the special tokens (may come out smaller)
                    ):
     "A Qwen2-style byte-level BPE tokenizer trained on `corpus`, with Qwen's special tokens (eos `<|im_end|>`, pad `<|endoftext|>`)."
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
@@ -201,7 +201,8 @@ def train_tokenizer(corpus: list[str], # training text
     tok = Qwen2Tokenizer(vocab=m["vocab"], merges=[tuple(x) for x in m["merges"]], eos_token="<|im_end|>",
                           pad_token="<|endoftext|>", unk_token=None, model_max_length=32768,
                           extra_special_tokens=list(QWEN_SPECIAL_TOKENS[1:]))
-    tok.add_tokens(list(OUTPUT_TAGS))   # whole tokens (not special: decoding keeps them), so `<answer>A` ends in the options' `A`
+    tok.add_tokens(list(OUTPUT_TAGS))   # whole tokens (not special: decoding keeps them), so `<answer>A` ends in the letter `A`
+    tok.add_tokens([AddedToken(f"{l}:", single_word=True, normalized=False) for l in OPTION_LETTERS])  # 'B: text' starts with one token
     return tok
 
 # %% ../nbs/05_models.ipynb #53a0bdb0
@@ -219,19 +220,20 @@ QWEN_CHAT_TEMPLATE = (
 
 # %% ../nbs/05_models.ipynb #2f94601f
 TINY_KINDS = ("qwen2_5_vl", "qwen3_vl")
-TINY_BUILD_VERSION = 3  # bump when the build recipe changes: it is part of the cache key
+TINY_BUILD_VERSION = 4  # bump when the build recipe changes: it is part of the cache key
 
 def _tiny_spec(kind, seed, image_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size,
-               vision_depth, vision_hidden, vocab_size) -> dict:
+               vision_depth, vision_hidden, vocab_size, copy_steps=0) -> dict:
     if kind not in TINY_KINDS: raise ValueError(f"unknown tiny model kind {kind!r}; expected one of {TINY_KINDS}")
     patch = 14 if kind == "qwen2_5_vl" else 16
     image_size = image_size or 4 * 2 * patch   # 4x4 merged tokens
     if image_size % (2 * patch): raise ValueError(f"image_size {image_size} must be a multiple of {2 * patch} (patch {patch} x merge 2) for {kind}")
+    if copy_steps < 0: raise ValueError(f"copy_steps={copy_steps}: use 0 (random weights) or more")
     if hidden_size % num_heads or (hidden_size // num_heads) % 4:
         raise ValueError(f"hidden_size {hidden_size} must split into {num_heads} heads of a size divisible by 4")
     return dict(kind=kind, seed=seed, image_size=image_size, patch=patch, hidden_size=hidden_size, num_layers=num_layers,
                 num_heads=num_heads, num_kv_heads=num_kv_heads, intermediate_size=intermediate_size, vision_depth=vision_depth,
-                vision_hidden=vision_hidden, vocab_size=vocab_size, version=TINY_BUILD_VERSION)
+                vision_hidden=vision_hidden, vocab_size=vocab_size, copy_steps=copy_steps, version=TINY_BUILD_VERSION)
 
 # %% ../nbs/05_models.ipynb #05eee417
 def _mrope_section(head_dim: int, kind: str) -> list[int]:
@@ -290,17 +292,45 @@ def tiny_model_dir(spec: dict, corpus: list[str]) -> Path:
     h = hashlib.sha256(json.dumps([spec, corpus], sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / "models" / f"{spec['kind']}-{h}"
 
+# %% ../nbs/05_models.ipynb #9f0ede9f
+def copy_pretrain(model,            # a tiny Qwen-VL (trained in place, left in eval mode)
+                  tokenizer,        # its tokenizer
+                  steps: int,       # optimiser steps
+                  batch_size: int = 32,
+                  lr: float = 1e-3, # AdamW, 50 warm-up steps
+                  max_len: int = 12, # sequences of 4..max_len random tokens
+                  seed: int = 0     # draws the sequences
+                 ) -> dict:
+    "Pre-train the text model on one generic task, repeating a random token sequence after a line break; returns its record."
+    g = torch.Generator().manual_seed(seed)
+    sep, vocab = tokenizer("\n", add_special_tokens=False)["input_ids"][0], tokenizer.vocab_size
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    model.train(); losses, acc, t0 = [], 0.0, time.perf_counter()
+    for step in range(1, steps + 1):
+        for group in opt.param_groups: group["lr"] = lr * min(1.0, step / 50)
+        n = int(torch.randint(4, max_len + 1, (1,), generator=g))
+        x = torch.randint(vocab, (batch_size, n), generator=g)
+        ids = torch.cat([x, torch.full((batch_size, 1), sep), x], 1)
+        logits = model(input_ids=ids).logits[:, n:-1]            # the positions that predict the repeat
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten())
+        opt.zero_grad(); loss.backward(); opt.step()
+        losses.append(loss.item()); acc = (logits.argmax(-1) == x).float().mean().item()
+    model.eval()
+    return dict(steps=steps, lr=lr, batch_size=batch_size, first_loss=losses[0], last_loss=losses[-1],
+                last_copy_accuracy=acc, seconds=round(time.perf_counter() - t0, 1), losses=losses[::10])
+
 # %% ../nbs/05_models.ipynb #2feacfca
 def _write_tiny(spec: dict, corpus: list[str], dest: Path):
-    "Train the tokenizer, build the processor and the seeded random model, save all three into `dest`."
+    "Train the tokenizer, build the processor and the seeded random model (copy-pretrained if asked), save all three into `dest`."
     tok = train_tokenizer(corpus, spec["vocab_size"])
     proc, cfg = tiny_processor(spec, tok), tiny_config(spec, tok)
     seed_everything(spec["seed"])
     model = AutoModelForImageTextToText.from_config(cfg)
+    copy = copy_pretrain(model, tok, spec["copy_steps"], seed=spec["seed"]) if spec["copy_steps"] else None
     model.generation_config.update(eos_token_id=[cfg.text_config.eos_token_id, cfg.text_config.bos_token_id],
                                    pad_token_id=cfg.text_config.pad_token_id, do_sample=False)
     model.save_pretrained(dest); proc.save_pretrained(dest)
-    (dest / "judo_tiny.json").write_text(json.dumps(spec, indent=1))
+    (dest / "judo_tiny.json").write_text(json.dumps(dict(spec, copy_pretrain=copy), indent=1))
 
 # %% ../nbs/05_models.ipynb #0afaa02b
 def build_tiny_vlm(kind: str = "qwen2_5_vl", # 'qwen2_5_vl' or 'qwen3_vl'
@@ -314,12 +344,13 @@ def build_tiny_vlm(kind: str = "qwen2_5_vl", # 'qwen2_5_vl' or 'qwen3_vl'
                    vision_depth: int = 2, # vision transformer blocks
                    vision_hidden: int = 64, # vision hidden size (heads of 16)
                    vocab_size: int = 1024, # BPE merges budget before special tokens
+                   copy_steps: int = 0, # steps of `copy_pretrain` at build time (0: random weights)
                    out: str | Path | None = None, # target folder; None: the cache (see `tiny_model_dir`)
                    force: bool = False # rebuild even if the folder exists
                   ) -> Path:
-    "Build (or reuse) a tiny random-weight Qwen-VL checkpoint folder that `load_vlm` loads like a real one."
+    "Build (or reuse) a tiny Qwen-VL checkpoint folder (random weights, or copy-pretrained) that `load_vlm` loads like a real one."
     spec = _tiny_spec(kind, seed, image_size, hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size,
-                      vision_depth, vision_hidden, vocab_size)
+                      vision_depth, vision_hidden, vocab_size, copy_steps)
     corpus = tiny_corpus(seed)
     dest = Path(out).expanduser() if out is not None else tiny_model_dir(spec, corpus)
     if dest.exists() and not force: return dest

@@ -24,8 +24,8 @@ __all__ = ['STAGES', 'STAGE_ORDER', 'UNTRAINED', 'LAUNCHERS', 'STAGE_DONE', 'GPU
            'StagePlan', 'base_model', 'plan_pipeline', 'format_plan', 'check_stage_recipe', 'evaluate_checkpoint',
            'format_ok', 'score_row', 'chance_row', 'log_history', 'curve', 'show_curves', 'pick_overlay_images',
            'predicted_cells', 'show_overlays', 'score_table', 'write_report', 'report_markdown', 'run_stage',
-           'run_pipeline', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'coldstart_rows', 'coldstart_main',
-           'coldstart_cli', 'split_queries', 'write_training_files', 'prepare_folder', 'pipeline_cli']
+           'run_pipeline', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'scan_think', 'coldstart_rows',
+           'coldstart_main', 'coldstart_cli', 'split_queries', 'write_training_files', 'prepare_folder', 'pipeline_cli']
 
 # %% ../nbs/12_pipeline.ipynb #55fe50f9
 @dataclass(frozen=True)
@@ -542,6 +542,11 @@ def write_report(out: Path,           # the run folder
     return d / "report.md"
 
 # %% ../nbs/12_pipeline.ipynb #bbd74e51
+def _tiny_init(cfg) -> str:
+    "How the tiny base model starts: random weights, plus copy pre-training when the recipe asks for it."
+    steps = cfg.tiny_model.get("copy_steps", 0)
+    return f"random init + {steps} steps of copy pre-training" if steps else "random init"
+
 def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec, overlays: bool) -> str:
     "The text of report.md."
     final, base = list(rows)[-1], rows.get(UNTRAINED, {})
@@ -549,7 +554,7 @@ def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec
     steps = ", ".join(f"{p.spec.name} {p.steps if p.steps is not None else '?'}" for p in plans)
     return "\n".join([
         f"# judo pipeline report: recipe `{recipe_dir.name}`, seed {cfg.seed}", "",
-        f"- model: `{cfg.model}`" + (f" (tiny Qwen2.5-VL, {cfg.tiny_model or 'default size'}, random init, seed {cfg.seed})" if cfg.model == "tiny" else ""),
+        f"- model: `{cfg.model}`" + (f" (tiny Qwen2.5-VL, {cfg.tiny_model or 'default size'}, {_tiny_init(cfg)}, seed {cfg.seed})" if cfg.model == "tiny" else ""),
         f"- data: `{root}`" + (f" (judo-synth {cfg.synth})" if cfg.data == "synth" else ""),
         f"- held-out evaluation: {n_questions} questions from `{eval_questions(cfg, root).name}` (never trained on), "
         f"{ec.image_size}px images, {ec.grid}x{ec.grid} grid, `{ec.templates}` template, options shuffled: {ec.shuffle_options}, "
@@ -666,13 +671,13 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
 # %% ../nbs/12_pipeline.ipynb #04e0d405
 from .stage1 import SFTImageArgs, sft_cli
 
-THINK_MODES = ("rationale", "option", "none")  # what the cold-start target writes inside <think>
+THINK_MODES = ("rationale", "option", "scan", "none")  # what the cold-start target writes inside <think>
 
 @dataclass
 class ColdStartArgs(SFTImageArgs):
     "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.stage1.SFTImageArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
-    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text) or 'none' (empty)."})
+    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
     def __post_init__(self):
         super().__post_init__()
@@ -707,6 +712,13 @@ def _swap_letter(text: str, old: str, new: str) -> str:
     "A rationale that names the gold letter ('so the answer is A.') rewritten for the re-ordered options."
     return text[:-len(f"answer is {old}.")] + f"answer is {new}." if text.rstrip().endswith(f"answer is {old}.") else text
 
+def scan_think(q # a `Question`
+              ) -> str:
+    "The options in letter order, each written out with a verdict, up to the gold one: `A: No. no. B: Yes. yes.`"
+    letters = sorted(q.options)
+    return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
+                    for l in letters[:letters.index(q.answer) + 1])
+
 def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                    root: Path,    # data root
                    size: int, n: int, # image side and grid
@@ -724,7 +736,7 @@ def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
         for q in option_variants(q0, option_copies, rng):
             msgs, imgs = grpo_prompt_messages(s, ref, root, q, size=size, n=n)
             why = dict(rationale=lambda: _swap_letter(s.meta.get("domain_gt") or "", q0.answer, q.answer),
-                       option=lambda: q.options[q.answer], none=lambda: "")[think]()
+                       option=lambda: q.options[q.answer], scan=lambda: scan_think(q), none=lambda: "")[think]()
             target = coldstart_target(cells, why, q.answer)
             rows.append(sft_row(msgs + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], imgs))
     return rows

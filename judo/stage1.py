@@ -26,9 +26,9 @@ _log = get_logger("judo.stage1")
 __all__ = ['REFERENCE_STRATEGIES', 'QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples',
            'choose_reference', 'check_pair', 'sft_row', 'RowReport', 'stage1_row', 'build_stage1_rows',
            'vision_collator', 'kept_label_text', 'SFTModelArgs', 'model_path', 'peft_config', 'load_stage_model',
-           'check_sft_config', 'make_sft_trainer', 'last_checkpoint', 'resume_from', 'save_stage_model', 'loss_history',
-           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs',
-           'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
+           'check_sft_config', 'rows_dataset', 'make_sft_trainer', 'last_checkpoint', 'resume_from', 'save_stage_model',
+           'loss_history', 'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation',
+           'SFTImageArgs', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
 
 # %% ../nbs/06_stage1.ipynb #7cb41b9d
 def _value(v: str):
@@ -256,17 +256,33 @@ def check_sft_config(args: SFTModelArgs, # the stage's arguments
         raise ValueError("the stages train on the answer only: leave completion_only_loss unset (or true)")
 
 # %% ../nbs/06_stage1.ipynb #7aeb7ceb
+def rows_dataset(rows: list # `sft_row`s (PIL images) or text rows
+                ):
+    "A `datasets.Dataset` of the rows, each distinct image PNG-encoded once (`Dataset.from_list` encodes every row's images anew)."
+    import hashlib, io
+    from datasets import Dataset, Image as ImageFeature, List
+    if not rows or "images" not in rows[0]: return Dataset.from_list(rows)
+    png = {}
+    def encode(im):
+        if not isinstance(im, Image.Image): return im
+        key = (im.mode, im.size, hashlib.blake2b(im.tobytes(), digest_size=16).digest())
+        if key not in png:
+            buf = io.BytesIO(); im.save(buf, format="PNG"); png[key] = buf.getvalue()
+        return {"bytes": png[key], "path": None}
+    features = Dataset.from_list([{k: v for k, v in r.items() if k != "images"} for r in rows]).features
+    features["images"] = List(ImageFeature())   # what `from_list` infers for a list of PIL images
+    return Dataset.from_list([{**r, "images": [encode(im) for im in r["images"]]} for r in rows], features=features)
+
 def make_sft_trainer(model, processor,       # from `load_stage_model`
                      rows: list,             # training rows (`sft_row`s, or text rows without `images`)
                      sft_args,               # trl.SFTConfig
                      peft=None,              # a LoRA config (`peft_config`) or None
                      eval_rows: list | None = None # rows for trainer.evaluate (None: none)
                     ):
-    "TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them)."
-    from datasets import Dataset
+    "TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`)."
     from trl import SFTTrainer
     if not rows: raise JudoDataError("no training rows left (every row was skipped or the data is empty)")
-    ds = lambda rs: Dataset.from_list(rs) if rs else None
+    ds = lambda rs: rows_dataset(rs) if rs else None
     return SFTTrainer(model=model, args=sft_args, train_dataset=ds(rows), eval_dataset=ds(eval_rows),
                       processing_class=processor, peft_config=peft)
 

@@ -224,3 +224,17 @@ def test_demo_cli_end_to_end(tmp_path):
 def test_demo_cli_bad_model(tmp_path):
     r = _cli("--model", str(tmp_path / "nope"), cache=tmp_path)
     assert r.returncode != 0 and str(tmp_path / "nope") in r.stderr and "does not exist" in r.stderr
+
+
+def test_copy_pretrained_build(tiny, tmp_path):
+    "`copy_steps` trains the text model at build time: recorded in judo_tiny.json, other weights and cache key than random init."
+    path = build_tiny_vlm(out=tmp_path / "copy", copy_steps=60)
+    rec = json.loads((path / "judo_tiny.json").read_text())
+    assert rec["copy_steps"] == 60 and rec["copy_pretrain"]["steps"] == 60
+    assert rec["copy_pretrain"]["last_loss"] < rec["copy_pretrain"]["first_loss"]
+    assert json.loads((tiny[0] / "judo_tiny.json").read_text())["copy_pretrain"] is None
+    assert digest(path / "model.safetensors") != digest(tiny[0] / "model.safetensors")
+    assert digest(path / "tokenizer.json") == digest(tiny[0] / "tokenizer.json")
+    model, processor = load_vlm(path)   # loads like any other folder
+    assert not model.training
+    with pytest.raises(ValueError, match="copy_steps=-1"): build_tiny_vlm(out=tmp_path / "bad", copy_steps=-1)

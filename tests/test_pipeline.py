@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 RECIPES = REPO / "recipes"
 MICRO_STEPS = {"stage1": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, eval_samples=0),
                "stage2": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, probe_questions=0),
-               "coldstart": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2),
+               "coldstart": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, think="scan"),   # as the tiny recipe
                "grpo": dict(max_steps=1, save_steps=1, max_completion_length=12, log_completions=False)}
 
 
@@ -22,6 +22,7 @@ def micro_recipe(d: Path, **changes) -> Path:
     cfg.update(synth=dict(n_per_category=12, size=112, grid=4, seed=0, categories="washer,pill_box"),
                stage_configs={s: str(RECIPES / "tiny" / f"{s}.yaml") for s in cfg["stages"]},
                stage_args=MICRO_STEPS, eval=dict(templates="similar", max_new_tokens=12, batch_size=32),
+               tiny_model=dict(copy_steps=20),   # the recipe's copy pre-training path, in 20 steps instead of 1,500
                launcher="inprocess", overlays=2, **changes)
     d.mkdir(parents=True, exist_ok=True)
     (d / "pipeline.yaml").write_text(yaml.safe_dump(cfg))
@@ -54,6 +55,7 @@ def test_report_has_every_stage(micro_run):
     for s in stages:
         assert stage_status(out / s)[0] == "done" and (out / "eval" / s / "answers.jsonl").is_file()
     assert "coldstart" in md and "Time (s)" in md
+    assert "random init + 20 steps of copy pre-training" in md   # the base model the recipe built, said in the report
 
 
 def test_coldstart_trains_on_option_shuffled_copies(micro_run):
@@ -62,6 +64,27 @@ def test_coldstart_trains_on_option_shuffled_copies(micro_run):
     rows = sum(1 for l in Path(cmd[cmd.index("--data") + 1]).open() if l.strip())
     copies = yaml.safe_load((RECIPES / "tiny/coldstart.yaml").read_text())["option_copies"]
     assert copies > 1 and json.loads((out / "coldstart/judo_coldstart.json").read_text())["n_rows"] == copies * rows
+
+
+def test_scan_targets_follow_the_shown_options(micro_run):
+    "Every scan target writes the options it was shown, in letter order, up to the gold one; the answer is that last letter."
+    from judo.data import read_judo_grpo
+    from judo.pipeline import coldstart_rows
+    from judo.stage1 import data_root
+    _, out, _ = micro_run
+    cmd = json.loads((out / "coldstart" / STAGE_DONE).read_text())["command"]
+    assert cmd[cmd.index("--think") + 1] == "scan"
+    path = Path(cmd[cmd.index("--data") + 1])
+    rows = coldstart_rows(read_judo_grpo(path), data_root(path), 112, 4, "scan", option_copies=3)
+    assert rows
+    for r in rows:
+        prompt, target = r["prompt"][0]["content"][-1]["text"], r["completion"][0]["content"][0]["text"]
+        shown = re.findall(r"^([A-H]): (.*)$", prompt, re.M)
+        think = re.search(r"<think> (.*) </think>", target).group(1)
+        lines = re.findall(r"([A-H]): (.*?)\. (yes|no)\.", think)
+        answer = re.search(r"<answer>([A-H])</answer>", target).group(1)
+        assert [(l, t.rstrip(".")) for l, t, _ in lines] == [(l, t.rstrip(".")) for l, t in shown[:len(lines)]]
+        assert [v for _, _, v in lines] == ["no"] * (len(lines) - 1) + ["yes"] and lines[-1][0] == answer
 
 
 def test_second_run_skips_finished_stages(micro_run, capsys):
