@@ -5,10 +5,10 @@ wall time of every step and the total. Runs that already finished (same --out-ba
 
     python benchmarks/bench_pipeline.py [--seeds 0,1] [--out-base runs/bench] [--recipe tiny]
 """
-import argparse, json, math, platform, re, shlex, sys, time
+import argparse, json, math, platform, shlex, sys, time
 from pathlib import Path
 
-from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
+from judo.pipeline import TABLE_COLUMNS, run_pipeline, scan_lines, score_table
 
 HERE = Path(__file__).resolve().parent
 
@@ -27,29 +27,26 @@ def think_diagnostics(answers: Path) -> str:
             f"{100 * sum(1 / len(r['options']) for r in named) / max(len(named), 1):.0f} %)")
 
 
-SCAN_LINE = re.compile(r"([A-H]): (.*?)\. (yes|no)\.")
-
 def scan_diagnostics(answers: Path) -> str:
-    "For `think: scan` answers: how often the option lines are copied right, the answer is the last letter written, and the 'yes' is the gold option."
+    "For `think: scan` answers: how often the option lines are copied right, the answer is the last letter written, and the answer is right."
     recs = [json.loads(l) for l in answers.read_text().splitlines() if l.strip()]
-    lines = [(r, SCAN_LINE.findall(r.get("think") or "")) for r in recs]
-    scanned = [(r, ls) for r, ls in lines if ls]
-    n_lines = sum(len(ls) for _, ls in scanned)
-    copied = sum(r["options"].get(l, "").strip().rstrip(".") == t for r, ls in scanned for l, t, _ in ls)
-    last = sum(r.get("answer") == ls[-1][0] for r, ls in scanned)
-    exact = [(r, ls) for r, ls in scanned if all(r["options"].get(l, "").strip().rstrip(".") == t for l, t, _ in ls)]
-    right = lambda rs: sum(r.get("answer") == r["gold"] for r, _ in rs)
+    scans = [(r, ls) for r in recs if (ls := scan_lines(r.get("think")))]
+    ok = [[r["options"].get(l, "").strip().rstrip(".") == t for l, t, _ in ls] for r, ls in scans]   # per line: copied exactly
+    exact = [x for x, o in zip(scans, ok) if all(o)]
+    other = [x for x, o in zip(scans, ok) if not all(o)]
+    right = lambda xs: sum(r.get("answer") == r["gold"] for r, _ in xs)
     pct = lambda a, b: f"{100 * a / max(b, 1):.0f} %"
-    return (f"final model, {len(recs)} held-out answers: `<think>` is a scan in {len(scanned)} ({pct(len(scanned), len(recs))}); "
+    n_lines, copied = sum(map(len, ok)), sum(map(sum, ok))
+    return (f"final model, {len(recs)} held-out answers: `<think>` is a scan in {len(scans)} ({pct(len(scans), len(recs))}); "
             f"option lines copied exactly: {copied} of {n_lines} ({pct(copied, n_lines)}); `<answer>` = the last letter written: "
-            f"{pct(last, len(scanned))}; answers whose every line is copied exactly: {len(exact)}, of which right {pct(right(exact), len(exact))} "
-            f"(chance {pct(sum(1 / len(r['options']) for r, _ in exact), len(exact))}); the other answers right: "
-            f"{pct(right([x for x in scanned if x not in exact]), len(scanned) - len(exact))}")
+            f"{pct(sum(r.get('answer') == ls[-1][0] for r, ls in scans), len(scans))}; answers whose every line is copied exactly: "
+            f"{len(exact)}, of which right {pct(right(exact), len(exact))} "
+            f"(chance {pct(sum(1 / len(r['options']) for r, _ in exact), len(exact))}); the other answers right: {pct(right(other), len(other))}")
 
 
 def diagnostics(answers: Path) -> str:
     "`scan_diagnostics` for `think: scan` answers, else `think_diagnostics`."
-    scans = any(SCAN_LINE.search(json.loads(l).get("think") or "") for l in answers.read_text().splitlines() if l.strip())
+    scans = any(scan_lines(json.loads(l).get("think")) for l in answers.read_text().splitlines() if l.strip())
     return scan_diagnostics(answers) if scans else think_diagnostics(answers)
 
 

@@ -24,8 +24,9 @@ __all__ = ['STAGES', 'STAGE_ORDER', 'UNTRAINED', 'LAUNCHERS', 'STAGE_DONE', 'GPU
            'StagePlan', 'base_model', 'plan_pipeline', 'format_plan', 'check_stage_recipe', 'evaluate_checkpoint',
            'format_ok', 'score_row', 'chance_row', 'log_history', 'curve', 'show_curves', 'pick_overlay_images',
            'predicted_cells', 'show_overlays', 'score_table', 'write_report', 'report_markdown', 'run_stage',
-           'run_pipeline', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'scan_think', 'coldstart_rows',
-           'coldstart_main', 'coldstart_cli', 'split_queries', 'write_training_files', 'prepare_folder', 'pipeline_cli']
+           'run_pipeline', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'scan_think', 'scan_lines',
+           'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'split_queries', 'write_training_files',
+           'prepare_folder', 'pipeline_cli']
 
 # %% ../nbs/12_pipeline.ipynb #55fe50f9
 @dataclass(frozen=True)
@@ -718,6 +719,12 @@ def scan_think(q # a `Question`
     letters = sorted(q.options)
     return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
                     for l in letters[:letters.index(q.answer) + 1])
+
+def scan_lines(think: str | None # a `<think>` text
+              ) -> list[tuple[str, str, str]]:
+    "`(letter, text, verdict)` for each option line a scan think writes (`scan_think`'s format; text without its last period)."
+    import re
+    return re.findall(r"([A-H]): (.*?)\. (yes|no)\.", think or "")
 
 def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                    root: Path,    # data root
