@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #902b8990
 from __future__ import annotations
-import logging, os, random
+import contextlib, logging, os, random, sys
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -15,7 +15,7 @@ __all__ = ['GRID_SIZE', 'COVERAGE_THRESH', 'IMAGE_SIZE', 'OPTION_LETTERS', 'SEG_
            'ANSWER_OPEN', 'ANSWER_CLOSE', 'NO_CELLS', 'QUESTION_TYPES', 'SCORE_COLUMNS', 'SCORE_ABBREV',
            'MMAD_DATASETS', 'JUXTAPOSE_TEXT', 'NORMAL_COMPARISON', 'STAGE1_PROMPT', 'STAGE2_PROMPT', 'GRPO_PROMPT',
            'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'score_column', 'format_options', 'Question', 'Sample',
-           'JudoDataError', 'seed_everything', 'get_logger', 'cache_dir']
+           'JudoDataError', 'cli_errors', 'seed_everything', 'get_logger', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #25605f30
 GRID_SIZE = 16           # N, cells per side of the segmentation grid (paper §3.1; authors' `N=16`)
@@ -103,6 +103,14 @@ class Sample:
 # %% ../nbs/00_core.ipynb #22ec487d
 class JudoDataError(ValueError):
     "Bad input data: the message names the file or field and what to do about it."
+
+# %% ../nbs/00_core.ipynb #5095072f
+@contextlib.contextmanager
+def cli_errors(prog: str # the console script's name, e.g. 'judo-stage1'
+              ):
+    "Inside: bad input (`JudoDataError`, `ValueError`, a missing file) ends the program with one line `prog: error: ...`."
+    try: yield
+    except (JudoDataError, ValueError, FileNotFoundError) as e: sys.exit(f"{prog}: error: {e}")
 
 # %% ../nbs/00_core.ipynb #11f5a13f
 def seed_everything(seed: int # the one seed for python, numpy and torch

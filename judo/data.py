@@ -12,28 +12,33 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .core import IMAGE_SIZE, MMAD_DATASETS, QUESTION_TYPES, JudoDataError, Question, Sample, get_logger
+from .core import (ANSWER_CLOSE, ANSWER_OPEN, IMAGE_SIZE, MMAD_DATASETS, OPTION_LETTERS, QUESTION_TYPES, SEG_CLOSE,
+                       SEG_OPEN, THINK_CLOSE, THINK_OPEN, JudoDataError, Question, Sample, get_logger)
 
 _log = get_logger("judo.data")
 
 # %% auto #0
-__all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REALIAD_DEFECTS', 'REALIAD_SPLITS', 'REGIONS',
-           'IMAGE_EXTS', 'WARNINGS', 'resolve_path', 'load_image', 'load_mask', 'parse_image_path', 'find_mask',
-           'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge', 'domain_text', 'parse_realiad_path',
-           'read_realiad', 'read_realiad_json', 'read_judo_stage1', 'write_stage1_jsonl', 'read_judo_domain_qa',
-           'write_domain_qa_jsonl', 'parse_choice_problem', 'format_choice_problem', 'read_judo_grpo',
-           'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions', 'generate_questions', 'mvtec_layout',
-           'mvtec_folder_to_mmad', 'DataReport', 'validate_samples']
+__all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REALIAD_DEFECTS', 'REALIAD_SPLITS', 'OUTPUT_TAGS',
+           'MAX_OPTIONS_CHARS', 'REGIONS', 'IMAGE_EXTS', 'WARNINGS', 'resolve_path', 'load_image', 'load_mask',
+           'parse_image_path', 'find_mask', 'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge',
+           'domain_text', 'parse_realiad_path', 'read_realiad', 'read_realiad_json', 'read_judo_stage1',
+           'write_stage1_jsonl', 'read_judo_domain_qa', 'write_domain_qa_jsonl', 'parse_choice_problem',
+           'format_choice_problem', 'read_judo_grpo', 'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions',
+           'generate_questions', 'mvtec_layout', 'mvtec_folder_to_mmad', 'DataReport', 'validate_samples']
 
 # %% ../nbs/02_data.ipynb #65263de4
 def resolve_path(root: str | Path, # the data root
                  rel: str | Path    # a path relative to the root (or an absolute path inside it)
                 ) -> Path:
-    "The file `rel` names under `root`; `JudoDataError` if it would escape the root."
+    "The file `rel` names under `root`; `JudoDataError` if it, or the file a symbolic link on the way points to, escapes the root."
     root = Path(os.path.abspath(root))
     p = Path(os.path.normpath(root / rel))
     if p != root and root not in p.parents:
         raise JudoDataError(f"path {str(rel)!r} escapes the data root {str(root)!r}; data files may only name files inside it")
+    real, real_root = Path(os.path.realpath(p)), Path(os.path.realpath(root))
+    if real != real_root and real_root not in real.parents:
+        raise JudoDataError(f"path {str(rel)!r} is a symbolic link to {str(real)!r}, outside the data root {str(root)!r}; "
+                            "copy the file into the root, or make the root the folder that holds it")
     return p
 
 # %% ../nbs/02_data.ipynb #fa1321eb
@@ -123,33 +128,61 @@ def find_mask(root: str | Path,         # data root
 # %% ../nbs/02_data.ipynb #9ab9dc45
 TYPE_ALIASES = {"Object Analysis": "Object Details"}
 
+def _check_options(options, where: str) -> dict:
+    "MMAD's `Options`: a non-empty {capital letter: non-empty text} dict; `JudoDataError` naming the field otherwise."
+    if not isinstance(options, dict) or not options:
+        raise JudoDataError(f"{where}: field 'Options' must be a non-empty {{letter: text}} object, got {str(options)[:80]!r}")
+    for k, v in options.items():
+        if not (isinstance(k, str) and len(k) == 1 and k in OPTION_LETTERS):
+            raise JudoDataError(f"{where}: field 'Options' key {k!r} is not a capital letter {OPTION_LETTERS[0]}-{OPTION_LETTERS[-1]} "
+                                "(answers name options by these letters; lowercase or other keys could never be read back)")
+        if not (isinstance(v, str) and v.strip()):
+            raise JudoDataError(f"{where}: field 'Options' value of {k!r} must be a non-empty text, got {str(v)[:80]!r}")
+    return dict(options)
+
 def make_question(d: dict,  # one MMAD conversation entry: Question, Answer, Options, type, annotation
                   where: str # where it came from, for error messages
                  ) -> Question:
     "A `Question` from an MMAD conversation entry; `JudoDataError` naming the field when something is off."
+    if not isinstance(d, dict): raise JudoDataError(f"{where}: expected a question object, got {type(d).__name__} {str(d)[:60]!r}")
     for k in ("Question", "Answer", "Options", "type"):
         if k not in d: raise JudoDataError(f"{where}: missing field {k!r}")
-    qtype = TYPE_ALIASES.get(d["type"], d["type"])
+    if not (isinstance(d["Question"], str) and d["Question"].strip()):
+        raise JudoDataError(f"{where}: field 'Question' must be a non-empty text, got {str(d['Question'])[:60]!r}")
+    qtype = TYPE_ALIASES.get(d["type"], d["type"]) if isinstance(d["type"], str) else d["type"]
     if qtype not in QUESTION_TYPES:
         raise JudoDataError(f"{where}: field 'type' = {d['type']!r} is not a known question type; expected one of {QUESTION_TYPES}")
-    if not isinstance(d["Options"], dict) or d["Answer"] not in d["Options"]:
-        raise JudoDataError(f"{where}: field 'Answer' = {d['Answer']!r} is not one of the field 'Options' {d['Options']!r}")
-    return Question(d["Question"], dict(d["Options"]), d["Answer"], qtype, bool(d.get("annotation", True)))
+    options = _check_options(d["Options"], where)
+    if not isinstance(d["Answer"], str) or d["Answer"] not in options:
+        raise JudoDataError(f"{where}: field 'Answer' = {d['Answer']!r} is not one of the field 'Options' {options!r}")
+    return Question(d["Question"], options, d["Answer"], qtype, bool(d.get("annotation", True)))
 
 # %% ../nbs/02_data.ipynb #b30b58f7
-def _sample_from_mmad(root, image: str, v: dict, strict: bool) -> Sample:
+def _paths(v: dict, key: str, where: str) -> list:
+    "An entry's list of paths (absent or null: none); `JudoDataError` naming the field when it is anything else."
+    x = v.get(key)
+    if x is None: return []
+    if not (isinstance(x, list) and all(isinstance(p, str) and p for p in x)):
+        raise JudoDataError(f"{where}: field {key!r} must be a list of image paths, got {str(x)[:80]!r}")
+    return list(x)
+
+def _sample_from_mmad(root, image: str, v: dict, strict: bool, where: str = "mmad.json") -> Sample:
     "One `Sample` from one `mmad.json` entry."
+    where = f"{where}: {image}"
+    if not isinstance(v, dict): raise JudoDataError(f"{where}: expected an object (conversation, mask_path, templates), got {type(v).__name__}")
+    conv = v.get("conversation", [])
+    if not isinstance(conv, list): raise JudoDataError(f"{where}: field 'conversation' must be a list of questions")
     ds, cat, defect = parse_image_path(image)
-    qs = [make_question(q, f"{image}: conversation[{i}]") for i, q in enumerate(v.get("conversation", []))]
+    qs = [make_question(q, f"{where}: conversation[{i}]") for i, q in enumerate(conv)]
     mask, meta, given = None, {}, v.get("mask_path") or None
+    if given is not None and not isinstance(given, str): raise JudoDataError(f"{where}: field 'mask_path' must be a path or null")
     if defect is not None or given:
         mask, tried = find_mask(root, image, given)
         if mask is None and given:
-            if strict: raise JudoDataError(f"{image}: mask {given!r} not found; tried {tried}")
+            if strict: raise JudoDataError(f"{where}: mask {given!r} not found; tried {tried}")
             mask = given if given.startswith(ds + "/") else f"{Path(image).parts[0]}/{cat}/{given}"
             meta["mask_tried"] = tried
-    return Sample(image, ds, cat, defect, mask, qs, list(v.get("similar_templates", [])),
-                  list(v.get("random_templates", [])), meta)
+    return Sample(image, ds, cat, defect, mask, qs, _paths(v, "similar_templates", where), _paths(v, "random_templates", where), meta)
 
 # %% ../nbs/02_data.ipynb #63c8bc4d
 def read_mmad(root: str | Path,                    # data root: the folder holding DS-MVTec/, MVTec-LOCO/, VisA/, GoodsAD/, MVTec-AD/
@@ -162,7 +195,9 @@ def read_mmad(root: str | Path,                    # data root: the folder holdi
     if not path.is_file(): raise JudoDataError(f"MMAD file not found: {path}")
     try: data = json.loads(path.read_text())
     except json.JSONDecodeError as e: raise JudoDataError(f"{path} is not valid JSON: {e}") from e
-    out = [_sample_from_mmad(root, k, v, strict) for k, v in data.items()
+    if not isinstance(data, dict):
+        raise JudoDataError(f"{path}: expected one JSON object mapping each query image path to its entry, got a {type(data).__name__}")
+    out = [_sample_from_mmad(root, k, v, strict, str(path)) for k, v in data.items()
            if datasets is None or parse_image_path(k)[0] in datasets]
     if missing := [s for s in out if "mask_tried" in s.meta]:
         _log.warning(f"{len(missing)} of {len(out)} masks not found under {root}, e.g. {missing[0].image}: "
@@ -241,12 +276,30 @@ def _read_jsonl(path: str | Path) -> list[tuple[str, dict]]:
         try: row = json.loads(line)
         except json.JSONDecodeError as e: raise JudoDataError(f"{path}:{i}: not valid JSON: {e}") from e
         if not isinstance(row, dict): raise JudoDataError(f"{path}:{i}: expected a JSON object")
-        rows.append((f"{path.name}:{i}", row))
+        rows.append((f"{path}:{i}", row))
     return rows
 
 def _need(row: dict, where: str, *keys):
     for k in keys:
         if k not in row: raise JudoDataError(f"{where}: missing field {k!r}")
+
+def _rel_path(row: dict, where: str, key: str, optional: bool = False) -> str | None:
+    "A row's path field: a non-empty relative path that stays inside the data root (no '..'); None only if optional."
+    v = row.get(key)
+    if v is None or v == "":
+        if optional: return None
+        raise JudoDataError(f"{where}: field {key!r} is empty; it must name an image under the data root")
+    if not isinstance(v, str): raise JudoDataError(f"{where}: field {key!r} must be a path, got {type(v).__name__} {str(v)[:60]!r}")
+    if ".." in Path(v).parts: raise JudoDataError(f"{where}: field {key!r} = {v!r} leaves the data root ('..'); paths are relative to it")
+    return v
+
+def _read_rows(path, make) -> list:
+    "`make(where, row)` for every row of a jsonl file; any data error names the file and line."
+    out = []
+    for w, r in _read_jsonl(path):
+        try: out.append(make(w, r))
+        except JudoDataError as e: raise (e if str(e).startswith(w) else JudoDataError(f"{w}: {e}")) from None
+    return out
 
 def _write_jsonl(rows: list, path: str | Path) -> Path:
     _atomic_write(Path(path), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)); return Path(path)
@@ -346,8 +399,23 @@ def read_realiad_json(path: str | Path,          # a Real-IAD split file, e.g. r
     return _same_view_templates(out, n_templates, seed)
 
 # %% ../nbs/02_data.ipynb #2c52d733
+OUTPUT_TAGS = (SEG_OPEN, SEG_CLOSE, THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
+
+def _target_text(r: dict, where: str, key: str) -> str | None:
+    "A text the model is trained to write inside a tag: a string (or null) holding no output tag of its own."
+    v = r.get(key)
+    if v is None: return None
+    if not isinstance(v, str): raise JudoDataError(f"{where}: field {key!r} must be a text or null, got {type(v).__name__} {str(v)[:60]!r}")
+    if tag := min((t for t in OUTPUT_TAGS if t in v), key=v.find, default=None):   # the first one in the text
+        raise JudoDataError(f"{where}: field {key!r} holds the tag {tag!r}; it is written inside a tag of the answer, "
+                            "so it may not contain output tags (remove them from the text)")
+    return v
+
 def _stage1_sample(where: str, r: dict) -> Sample:
     _need(r, where, "item_type", "image_path", "mask_path", "normal_image_path", "gt")
+    for key, opt in (("image_path", False), ("mask_path", True), ("normal_image_path", False)): _rel_path(r, where, key, opt)
+    if not (isinstance(r["item_type"], str) and r["item_type"]): raise JudoDataError(f"{where}: field 'item_type' must be a class name")
+    _target_text(r, where, "gt")
     meta = {"reference": r["normal_image_path"], "comparison": r["gt"], "item_type": r["item_type"]}
     if r["item_type"] == "mmad":
         ds, cat, defect = parse_image_path(r["image_path"])
@@ -362,7 +430,7 @@ def _stage1_sample(where: str, r: dict) -> Sample:
 def read_judo_stage1(path: str | Path # realiad_samples_gt.jsonl or a file in its format
                     ) -> list[Sample]:
     "Stage-1 rows (query, mask, normal reference, comparison text) as `Sample`s."
-    return [_stage1_sample(w, r) for w, r in _read_jsonl(path)]
+    return _read_rows(path, _stage1_sample)
 
 # %% ../nbs/02_data.ipynb #cc007d39
 def _reference(s: Sample) -> str:
@@ -386,13 +454,17 @@ def write_stage1_jsonl(samples: list,   # list[Sample]; reference from meta['ref
 # %% ../nbs/02_data.ipynb #421bb367
 def _domain_qa_sample(where: str, r: dict) -> Sample:
     _need(r, where, "image", "problem", "solution")
+    _rel_path(r, where, "image")
+    for key in ("problem", "solution"):
+        if not (isinstance(r[key], str) and r[key].strip()): raise JudoDataError(f"{where}: field {key!r} must be a non-empty text")
+    _target_text(r, where, "solution")
     ds, cat, defect = parse_image_path(r["image"])
     return Sample(r["image"], ds, cat, defect, meta={"problem": r["problem"], "solution": r["solution"], "id": r.get("id")})
 
 def read_judo_domain_qa(path: str | Path # domain_qa_goods.jsonl or a file in its format
                        ) -> list[Sample]:
     "Stage-2 rows (a normal image, a domain question, its answer) as `Sample`s (`meta`: problem, solution, id)."
-    return [_domain_qa_sample(w, r) for w, r in _read_jsonl(path)]
+    return _read_rows(path, _domain_qa_sample)
 
 def write_domain_qa_jsonl(samples: list,   # list[Sample] with meta['problem'], meta['solution'] (meta['id'] optional)
                           path: str | Path # output .jsonl
@@ -403,16 +475,23 @@ def write_domain_qa_jsonl(samples: list,   # list[Sample] with meta['problem'], 
     return _write_jsonl(rows, path)
 
 # %% ../nbs/02_data.ipynb #41c32986
+MAX_OPTIONS_CHARS = 64_000   # an options literal longer than this is not a question's options (and could exhaust the parser)
+
 def parse_choice_problem(problem: str, # "<question> \n Choice: \n {'A': ..., 'B': ...}"
                          where: str = "problem" # for error messages
                         ) -> tuple[str, dict]:
     "`(question, options)` from the authors' GRPO `problem` text; options read with `ast.literal_eval`."
+    if not isinstance(problem, str): raise JudoDataError(f"{where}: field 'problem' must be a text")
     q, sep, opts = problem.rpartition("Choice:")
+    if len(opts) > MAX_OPTIONS_CHARS:
+        raise JudoDataError(f"{where}: field 'problem' options are {len(opts):,} characters long (at most {MAX_OPTIONS_CHARS:,}); "
+                            "a few short option texts are expected")
     try: options = ast.literal_eval(opts.strip()) if sep else None
-    except (ValueError, SyntaxError) as e: raise JudoDataError(f"{where}: field 'problem' options are not a dict literal: {e}")
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+        raise JudoDataError(f"{where}: field 'problem' options are not a dict literal: {type(e).__name__}: {str(e)[:100]}") from None
     if not isinstance(options, dict) or not options:
         raise JudoDataError(f"{where}: field 'problem' has no options dict after 'Choice:'")
-    return q.strip(), {str(k): str(v) for k, v in options.items()}
+    return q.strip(), _check_options(options, f"{where}: field 'problem'")
 
 def format_choice_problem(q: Question) -> str:
     "The authors' GRPO `problem` text for a question."
@@ -421,6 +500,9 @@ def format_choice_problem(q: Question) -> str:
 # %% ../nbs/02_data.ipynb #b8d1e5e1
 def _grpo_sample(where: str, r: dict) -> Sample:
     _need(r, where, "image", "problem", "solution", "type")
+    for key, opt in (("image", False), ("mask_path", True), ("template_image", True)): _rel_path(r, where, key, opt)
+    for key in ("gt", "domain_gt"):
+        if r.get(key) is not None and not isinstance(r[key], str): raise JudoDataError(f"{where}: field {key!r} must be a text or null")
     text, options = parse_choice_problem(r["problem"], where)
     q = make_question({"Question": text, "Options": options, "Answer": r["solution"], "type": r["type"]}, where)
     ds, cat, defect = parse_image_path(r["image"])
@@ -433,7 +515,7 @@ def _grpo_sample(where: str, r: dict) -> Sample:
 def read_judo_grpo(path: str | Path # grpo_gt.jsonl or a file in its format
                   ) -> list[Sample]:
     "Stage-3 rows as one-question `Sample`s (`meta`: id, reference, domain_knowledge, domain_gt)."
-    return [_grpo_sample(w, r) for w, r in _read_jsonl(path)]
+    return _read_rows(path, _grpo_sample)
 
 # %% ../nbs/02_data.ipynb #2b1ecbb9
 def write_grpo_jsonl(samples: list,   # list[Sample]; one row per question
@@ -616,6 +698,9 @@ def _check_sample(s: Sample, root) -> list[dict]:
         try: mk = _open(mp, "mask")
         except JudoDataError as e: return bad("corrupt_mask", mp, str(e.__cause__ or e))
         if mk.size != im.size: return bad("mask_size", mp, f"mask is {mk.size}, image is {im.size}")
+        if mp.resolve() in {(Path(root) / p).resolve() for p in [s.image, *s.similar_templates, *s.random_templates,
+                                                                       s.meta.get("reference") or s.image]}:
+            return bad("mask_is_image", mp, "the mask path names the query image or a template, not a mask")
         if not s.is_normal and not np.asarray(mk).any(): out += bad("empty_mask", mp, "defective query with an all-zero mask")
     for t in dict.fromkeys(s.similar_templates + s.random_templates + ([s.meta["reference"]] if s.meta.get("reference") else [])):
         try: tp = resolve_path(root, t)
@@ -626,15 +711,16 @@ def _check_sample(s: Sample, root) -> list[dict]:
 # %% ../nbs/02_data.ipynb #5ec6f234
 def validate_samples(samples: list,      # list[Sample]
                      root: str | Path,   # data root
-                     strict: bool = False # raise `JudoDataError` at the first problem instead of skipping and reporting
+                     strict: bool = False, # raise `JudoDataError` at the first problem instead of skipping and reporting
+                     uses_mask: bool = False # the mask's cells are a training target: an empty mask on a defective query is an error
                     ) -> DataReport:
     "Check images, masks and templates on disk; skip (or, strict, fail on) broken samples; report path and counts."
-    rep = DataReport(n_checked=len(samples))
+    rep, warn = DataReport(n_checked=len(samples)), () if uses_mask else WARNINGS
     for s in samples:
         probs = _check_sample(s, root)
-        errors = [p for p in probs if p["kind"] not in WARNINGS]
+        errors = [p for p in probs if p["kind"] not in warn]
         if strict and errors: raise JudoDataError(f"{errors[0]['kind']}: {errors[0]['path']} ({errors[0]['detail']})")
         rep.problems += probs
-        if not any(p["kind"] not in WARNINGS + ("missing_template",) for p in probs): rep.samples.append(s)
+        if not any(p["kind"] not in warn + ("missing_template",) for p in probs): rep.samples.append(s)
     if rep.problems: _log.warning(str(rep))
     return rep

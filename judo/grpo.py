@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, SEG_CLOSE, SEG_OPEN, THINK_CLOSE,
-                       THINK_OPEN, JudoDataError, Sample, cache_dir, get_logger)
-from .data import domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path
+                       THINK_OPEN, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
+from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
+                       validate_samples)
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference
 from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs, true_cells_text
 
@@ -50,12 +51,13 @@ def grpo_row(sample: Sample,          # the query (one of its questions becomes 
 def rows_from_jsonl(path,                  # a file in the authors' grpo_gt.jsonl format
                     root=None,             # folder its image paths are relative to; default the file's folder
                     size: int = IMAGE_SIZE, # image side
-                    n: int = GRID_SIZE     # grid cells per side
+                    n: int = GRID_SIZE,    # grid cells per side
+                    strict: bool = False   # fail at the first broken image or mask instead of skipping it
                    ) -> list[dict]:
     "GRPO rows from the authors' format: `template_image` is the reference, `domain_gt` the rationale."
     root = Path(root) if root is not None else Path(path).parent
     rows = []
-    for s in read_judo_grpo(path):
+    for s in validate_samples(read_judo_grpo(path), root, strict, uses_mask=True).samples:   # the rest: counted on stderr
         if not s.meta.get("reference"): raise JudoDataError(f"{path}: row id={s.meta.get('id')} has no template_image")
         rows.append(grpo_row(s, s.meta["reference"], root, size, n))
     return rows
@@ -67,12 +69,13 @@ def rows_from_mmad(root,                    # MMAD data root
                    n: int = GRID_SIZE,      # grid cells per side
                    strategy: str = "random", # reference: 'random' (paper), 'similar' or 'given'
                    seed: int = 0,           # seeds the 'random' picks
-                   domain_knowledge=None    # domain_knowledge.json for domain_gt; None: ''
+                   domain_knowledge=None,   # domain_knowledge.json for domain_gt; None: ''
+                   strict: bool = False     # fail at the first broken image or mask instead of skipping it
                   ) -> list[dict]:
     "One GRPO row per question of an MMAD-format dataset."
     rng, dk = np.random.default_rng(seed), read_domain_knowledge(domain_knowledge) if domain_knowledge else None
     rows = []
-    for s in read_mmad(root, mmad_json):
+    for s in validate_samples(read_mmad(root, mmad_json), root, strict, uses_mask=True).samples:
         ref = pick_reference(s, strategy, rng, root)
         dgt = domain_text(dk, s.dataset, s.category, s.defect or "good") if dk else ""
         rows += [grpo_row(s, ref, root, size, n, i, dgt) for i in range(len(s.questions))]
@@ -191,6 +194,7 @@ class GRPOArgs:
     lora_dropout: float = field(default=0.05, metadata=_help("LoRA dropout"))
     lora_target_modules: str = field(default=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
                                      metadata=_help("regex of the modules that get adapters (default: the language model's projections)"))
+    strict: bool = field(default=False, metadata=_help("fail at the first broken image or mask instead of skipping it (skips are counted on stderr)"))
     resume: bool = field(default=True, metadata=_help("resume from the last checkpoint-* in output_dir when there is one"))
     torch_threads: int | None = field(default=None, metadata=_help(
         "CPU threads for torch (default: torch's choice); 1 is fastest for the tiny model and on a shared machine"))
@@ -250,9 +254,10 @@ def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
     if not p.exists(): raise JudoDataError(f"data {data!r} not found: give a grpo_gt.jsonl, an MMAD root, a judo-synth folder or 'synth'")
     size, n = synth_grid(p) if is_synth(p) else (IMAGE_SIZE, GRID_SIZE)
     size, n = args.image_size or size, args.grid_size or n
-    if is_synth(p): rows = rows_from_jsonl(p / "train/grpo_gt.jsonl", p, size, n)
-    elif p.is_file(): rows = rows_from_jsonl(p, args.data_root, size, n)
-    else: rows = rows_from_mmad(p, args.mmad_json, size, n, args.reference, 0, args.domain_knowledge)
+    if is_synth(p): rows = rows_from_jsonl(p / "train/grpo_gt.jsonl", p, size, n, args.strict)
+    elif p.is_file(): rows = rows_from_jsonl(p, args.data_root, size, n, args.strict)
+    else: rows = rows_from_mmad(p, args.mmad_json, size, n, args.reference, 0, args.domain_knowledge, args.strict)
+    if not rows: raise JudoDataError(f"data {data!r}: no usable GRPO rows (every row was skipped; see the problems above)")
     return rows[:args.max_rows] if args.max_rows else rows, size, n
 
 def start_checkpoint(args: GRPOArgs, rows: list, size: int) -> str:
@@ -269,10 +274,11 @@ def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
     "A TRL `GRPOTrainer` on the rows with the named rewards, the start checkpoint passed as a path."
     from trl import GRPOTrainer
     from judo.models import lora_config
+    from judo.stage1 import resumable      # a resume restores every weight (see `MappedResume`)
     peft = lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                             target_modules=args.lora_target_modules)) if args.use_lora else None
     funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
-    return GRPOTrainer(model=start_checkpoint(args, rows, size), reward_funcs=funcs, args=cfg,
+    return resumable(GRPOTrainer)(model=start_checkpoint(args, rows, size), reward_funcs=funcs, args=cfg,
                        train_dataset=grpo_dataset(rows, size), peft_config=peft)
 
 # %% ../nbs/09_grpo.ipynb #40e198ca
@@ -293,17 +299,17 @@ def save_final(trainer, # a trained GRPOTrainer
 def main(args: GRPOArgs, cfg # options (see `parse_args`)
         ) -> Path:
     "Stage 3: GRPO from the start checkpoint on the rows, resuming if asked; returns the output folder."
-    from transformers.trainer_utils import get_last_checkpoint
+    from judo.stage1 import resume_checkpoint
     check_recipe(args, cfg)
+    out = Path(cfg.output_dir)
+    ckpt = resume_checkpoint(out, args.resume, cfg.resume_from_checkpoint)     # before any work: a refusal is cheap
     if args.torch_threads:
         import torch; torch.set_num_threads(args.torch_threads)
     rows, size, n = build_grpo_rows(args)
     _log.info(f"{len(rows)} GRPO rows, images {size}px, {n}x{n} grid, rewards {args.rewards}")
     trainer = make_trainer(args, cfg, rows, size, n)
-    out = Path(cfg.output_dir)
-    last = get_last_checkpoint(out) if args.resume and out.is_dir() else None
-    if last: _log.info(f"resuming from {last}")
-    trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint or last)
+    if ckpt: _log.info(f"resuming from {ckpt}")
+    trainer.train(resume_from_checkpoint=ckpt)
     save_final(trainer, out)
     if trainer.accelerator.is_main_process:
         (out / "judo_grpo.json").write_text(json.dumps(dict(dataclasses.asdict(args), image_size=size, grid_size=n,
@@ -327,6 +333,6 @@ def show_grpo_log(log_history: list, # trainer_state.json's log_history
 # %% ../nbs/09_grpo.ipynb #5e0d83a4
 def grpo_cli(argv: list | None = None # command-line words; None: sys.argv[1:]
             ) -> None:
-    "`judo-grpo`: Stage-3 GRPO from a YAML recipe (`--config`) with overrides."
-    out = main(*parse_args(argv))
+    "`judo-grpo`: Stage-3 GRPO from a YAML recipe (`--config`) with overrides; bad input ends in one line."
+    with cli_errors("judo-grpo"): out = main(*parse_args(argv))
     _log.info(f"saved model + processor to {out}")

@@ -772,7 +772,7 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
 def coldstart_cli(argv: list | None = None # arguments (default sys.argv[2:], after `judo-pipeline coldstart`)
                  ):
     "`judo-pipeline coldstart --config recipes/tiny/coldstart.yaml [--key value ...]`: the cold-start SFT stage."
-    sft_cli(ColdStartArgs, coldstart_main, argv if argv is not None else sys.argv[2:])
+    sft_cli("judo-pipeline coldstart", ColdStartArgs, coldstart_main, argv if argv is not None else sys.argv[2:])
 
 # %% ../nbs/12_pipeline.ipynb #20228878
 def split_queries(samples: list,   # Samples of one dataset

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_stage1.ipynb #741a9309
 from __future__ import annotations
-import json, re, time
+import functools, json, re, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, JudoDataError,
-                       Sample, get_logger, seed_everything)
-from .data import read_judo_stage1, read_mmad, resolve_path
+                       Sample, cli_errors, get_logger, seed_everything)
+from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, show_grid
 from .pairing import pick_reference, stage1_messages
 from .models import build_tiny_vlm, generate_text, load_vlm
@@ -26,9 +26,10 @@ _log = get_logger("judo.stage1")
 __all__ = ['REFERENCE_STRATEGIES', 'QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples',
            'choose_reference', 'check_pair', 'sft_row', 'RowReport', 'stage1_row', 'build_stage1_rows',
            'vision_collator', 'kept_label_text', 'SFTModelArgs', 'model_path', 'peft_config', 'load_stage_model',
-           'check_sft_config', 'rows_dataset', 'make_sft_trainer', 'last_checkpoint', 'resume_from', 'save_stage_model',
-           'loss_history', 'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation',
-           'SFTImageArgs', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
+           'last_checkpoint', 'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights',
+           'MappedResume', 'resumable', 'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history',
+           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs',
+           'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
 
 # %% ../nbs/06_stage1.ipynb #7cb41b9d
 def _value(v: str):
@@ -97,23 +98,14 @@ def choose_reference(sample: Sample,        # the query
 def _problem(kind: str, path, sample: Sample, detail: str) -> dict:
     return dict(kind=kind, path=str(path), image=sample.image, detail=detail)
 
-def check_pair(sample: Sample, # the query
+def check_pair(sample: Sample, # the query (its image and mask are checked by `validate_samples`)
                reference: str, # its NORMAL reference (relative to root)
                root            # data root
               ) -> dict | None:
-    "The first problem that stops this pair from being a training row (kind, path, image, detail), or None."
-    for kind, rel in (("missing_image", sample.image), ("missing_reference", reference), ("missing_mask", sample.mask)):
-        if rel is None: continue
-        try: p = resolve_path(root, rel)
-        except JudoDataError as e: return _problem("escapes_root", rel, sample, str(e))
-        if not p.is_file(): return _problem(kind, p, sample, "no such file")
-    if sample.mask is None: return None
-    ip, mp = resolve_path(root, sample.image), resolve_path(root, sample.mask)
-    try:
-        with Image.open(ip) as im, Image.open(mp) as mk: isize, msize = im.size, mk.size
-    except Exception as e: return _problem("unreadable", mp, sample, f"{type(e).__name__}: {e}")
-    if isize != msize: return _problem("mask_size", mp, sample, f"mask is {msize}, image is {isize}")
-    return None
+    "The problem that stops the chosen reference from completing this pair (kind, path, image, detail), or None."
+    try: p = resolve_path(root, reference)
+    except JudoDataError as e: return _problem("escapes_root", reference, sample, str(e))
+    return None if p.is_file() else _problem("missing_reference", p, sample, "no such file")
 
 # %% ../nbs/06_stage1.ipynb #8f8ecb4c
 QUERY_ONLY_PROMPT = STAGE1_PROMPT.replace(JUXTAPOSE_TEXT + " ", "").replace(
@@ -165,7 +157,9 @@ def build_stage1_rows(samples: list,            # list[Sample] from any reader
                      ) -> RowReport:
     "Stage-1 rows for every good pair; bad pairs are reported with their path and skipped (or, strict, raised)."
     rng, rep = np.random.default_rng(seed), RowReport(n_checked=len(samples))
-    for s in samples:
+    checked = validate_samples(samples, root, strict, uses_mask=True)     # images and masks: one pass, before any row
+    rep.problems += [p for p in checked.problems if p["kind"] != "missing_template"]   # only the reference used matters:
+    for s in checked.samples:                                                          # `check_pair` checks it below
         try:
             ref = choose_reference(s, reference, rng, root)
             if (p := check_pair(s, ref, root)) is None: rep.rows.append(stage1_row(s, ref, root, size, n, query_only))
@@ -238,12 +232,59 @@ def load_stage_model(args: SFTModelArgs):
     "`(model, processor)` to fine-tune (LoRA is added by the trainer)."
     return load_vlm(model_path(args.model_name_or_path), dtype=args.dtype, attn_implementation=args.attn_implementation)
 
+# %% ../nbs/06_stage1.ipynb #28d02cfe
+def last_checkpoint(output_dir) -> str | None:
+    "The newest `checkpoint-*` folder in output_dir, or None."
+    from transformers.trainer_utils import get_last_checkpoint
+    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+
+def _step(ckpt: Path) -> int: return int(ckpt.name.rpartition("-")[2]) if ckpt.name.rpartition("-")[2].isdigit() else -1
+
+def _unreadable(ckpt: Path) -> tuple | None:
+    "The first file of a checkpoint that a resume could not read, as (path, why), or None. Reads headers, not tensors."
+    import zipfile
+    from safetensors import safe_open
+    if not (ckpt / "trainer_state.json").is_file(): return ckpt / "trainer_state.json", "missing"
+    for f in [ckpt / "trainer_state.json", *sorted(ckpt.glob("*.index.json"))]:
+        try: json.loads(f.read_text())
+        except (ValueError, OSError) as e: return f, f"not valid JSON ({e})"
+    for f in sorted(ckpt.rglob("*.safetensors")):
+        try:
+            with safe_open(str(f), "pt"): pass
+        except Exception as e: return f, f"{type(e).__name__}: {e}"
+    for f in sorted([*ckpt.rglob("*.pt"), *ckpt.rglob("*.pth")]):      # torch.save writes zip archives
+        if not zipfile.is_zipfile(f): return f, "not a complete torch archive"
+    return None
+
+def check_checkpoint(ckpt # a `checkpoint-*` folder
+                    ) -> None:
+    "Fail in one line, naming the file and the checkpoint to use instead, when a checkpoint was cut while it was written."
+    ckpt = Path(ckpt)
+    if (bad := _unreadable(ckpt)) is None: return
+    older = sorted((c for c in ckpt.parent.glob("checkpoint-*") if c.is_dir() and 0 <= _step(c) < _step(ckpt)), key=_step)
+    then = (f"delete {ckpt} and run again with resume: true to continue from {older[-1]}" if older
+            else f"delete {ckpt} to start this stage over")
+    raise JudoDataError(f"{bad[0]}: {bad[1]}; the checkpoint was cut while it was written: {then}")
+
+def resume_checkpoint(output_dir,             # the run's output folder
+                      resume: bool,           # continue from its last checkpoint-*
+                      explicit: str | None = None # an explicit checkpoint folder (TRL's resume_from_checkpoint) wins
+                     ) -> str | None:
+    "The checkpoint a run continues from, checked whole; refuses to train over checkpoints it was not asked to resume."
+    ckpt = explicit or last_checkpoint(output_dir)
+    if ckpt and not (resume or explicit):
+        raise JudoDataError(f"{output_dir} already holds {Path(ckpt).name}: set resume: true (--resume true) to continue "
+                            "from it, or give a new output_dir (or delete this one) to start over")
+    if ckpt is None and resume: _log.info(f"resume: no checkpoint in {output_dir}; starting fresh")
+    if ckpt: check_checkpoint(ckpt)
+    return ckpt
+
 # %% ../nbs/06_stage1.ipynb #afef9542
 def check_sft_config(args: SFTModelArgs, # the stage's arguments
                      sft_args,           # trl.SFTConfig
                      vision: bool = True # rows carry images
                     ) -> None:
-    "Fail on impossible combinations of the stage arguments and the SFTConfig."
+    "Fail on impossible combinations of the stage arguments and the SFTConfig, and on checkpoints it cannot resume as asked."
     if args.resume and sft_args.resume_from_checkpoint:
         raise ValueError("set either resume: true (last checkpoint in output_dir) or resume_from_checkpoint: PATH, not both")
     if sft_args.use_cpu and (sft_args.bf16 or sft_args.fp16):
@@ -254,6 +295,32 @@ def check_sft_config(args: SFTModelArgs, # the stage's arguments
         raise ValueError("TRL has no padding-free mode for rows with images: set padding_free: false")
     if sft_args.completion_only_loss is False:
         raise ValueError("the stages train on the answer only: leave completion_only_loss unset (or true)")
+    resume_checkpoint(sft_args.output_dir, args.resume, sft_args.resume_from_checkpoint)   # before anything is loaded
+
+# %% ../nbs/06_stage1.ipynb #3735d650
+def load_checkpoint_weights(model,  # the model being trained (not PEFT-wrapped)
+                            ckpt    # a checkpoint folder with model.safetensors (or shards)
+                           ) -> None:
+    "Copy a checkpoint's weights into `model` in place, read through `from_pretrained`'s name mapping; every tensor or an error."
+    p = next(model.parameters())
+    saved = type(model).from_pretrained(str(ckpt), dtype=p.dtype)
+    model.load_state_dict(saved.state_dict(), strict=True)   # raises on any missing or unexpected name
+
+class MappedResume:
+    "Trainer mixin: resuming loads the checkpoint's full weights as `from_pretrained` reads them (see `load_checkpoint_weights`)."
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from peft import PeftModel
+        model = self.model if model is None else model
+        full = any((Path(resume_from_checkpoint) / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json"))
+        if self.is_fsdp_enabled or not full or isinstance(model, PeftModel):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_checkpoint_weights(model, resume_from_checkpoint)
+
+@functools.cache
+def resumable(trainer_cls # a transformers Trainer subclass (TRL's SFTTrainer, GRPOTrainer)
+             ):
+    "`trainer_cls` with `MappedResume` mixed in."
+    return type(trainer_cls.__name__, (MappedResume, trainer_cls), {})
 
 # %% ../nbs/06_stage1.ipynb #7aeb7ceb
 def rows_dataset(rows: list # `sft_row`s (PIL images) or text rows
@@ -281,24 +348,11 @@ def make_sft_trainer(model, processor,       # from `load_stage_model`
                     ):
     "TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`)."
     from trl import SFTTrainer
+    SFTTrainer = resumable(SFTTrainer)
     if not rows: raise JudoDataError("no training rows left (every row was skipped or the data is empty)")
     ds = lambda rs: rows_dataset(rs) if rs else None
     return SFTTrainer(model=model, args=sft_args, train_dataset=ds(rows), eval_dataset=ds(eval_rows),
                       processing_class=processor, peft_config=peft)
-
-# %% ../nbs/06_stage1.ipynb #28d02cfe
-def last_checkpoint(output_dir) -> str | None:
-    "The newest `checkpoint-*` folder in output_dir, or None."
-    from transformers.trainer_utils import get_last_checkpoint
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-
-def resume_from(args: SFTModelArgs, sft_args) -> str | None:
-    "The checkpoint to resume from: an explicit resume_from_checkpoint, else (resume: true) the last one in output_dir."
-    if sft_args.resume_from_checkpoint: return sft_args.resume_from_checkpoint
-    if not args.resume: return None
-    ckpt = last_checkpoint(sft_args.output_dir)
-    if ckpt is None: _log.info(f"resume: no checkpoint in {sft_args.output_dir}; starting fresh")
-    return ckpt
 
 # %% ../nbs/06_stage1.ipynb #ca1c1a67
 def save_stage_model(trainer,            # a trained SFTTrainer
@@ -330,7 +384,7 @@ def run_sft(trainer, processor,   # from `make_sft_trainer`
             sft_args              # trl.SFTConfig (output_dir)
            ) -> dict:
     "Train (resuming if asked), save model + processor to output_dir; return losses, metrics and the checkpoint used."
-    ckpt, t0 = resume_from(args, sft_args), time.time()
+    ckpt, t0 = resume_checkpoint(sft_args.output_dir, args.resume, sft_args.resume_from_checkpoint), time.time()
     out = trainer.train(resume_from_checkpoint=ckpt)
     save_stage_model(trainer, processor, sft_args.output_dir, args.merge_lora)
     losses = loss_history(trainer)
@@ -347,14 +401,16 @@ def write_summary(trainer, sft_args, # the stage's trainer and trl.SFTConfig
         (Path(sft_args.output_dir) / f"judo_{name}.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
 
-def sft_cli(args_class,        # the stage's argument dataclass (a `SFTModelArgs`)
+def sft_cli(prog: str,         # the console script's name (for its one-line errors)
+            args_class,        # the stage's argument dataclass (a `SFTModelArgs`)
             main,              # the stage's `main(args, sft_args) -> dict`
             argv: list | None = None # arguments (default: the command line)
            ) -> dict:
-    "A stage's console script: `TrlParser((args_class, SFTConfig))` with `--config`, run `main`, print its summary."
+    "A stage's console script: `TrlParser((args_class, SFTConfig))` with `--config`, run `main`, print its summary; bad input ends in one line."
     from trl import SFTConfig, TrlParser
-    args, sft_args = TrlParser((args_class, SFTConfig)).parse_args_and_config(args=argv)
-    s = main(args, sft_args)
+    with cli_errors(prog):
+        args, sft_args = TrlParser((args_class, SFTConfig)).parse_args_and_config(args=argv)
+        s = main(args, sft_args)
     print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
     return s
 
@@ -483,7 +539,7 @@ def main(args: Stage1Args, # Stage-1 settings
 # %% ../nbs/06_stage1.ipynb #b6c17a62
 def stage1_cli():
     "judo-stage1: Stage-1 juxtaposed segmentation SFT (`judo-stage1 --config recipes/tiny/stage1.yaml [--key value ...]`)."
-    sft_cli(Stage1Args, main)
+    sft_cli("judo-stage1", Stage1Args, main)
 
 # %% ../nbs/06_stage1.ipynb #db43a0fa
 def show_predictions(result: dict, # from `evaluate_segmentation`

@@ -315,4 +315,4 @@ def main(args: Stage2Args, # Stage-2 settings
 
 def stage2_cli():
     "judo-stage2: Stage-2 domain-knowledge SFT (`judo-stage2 --config recipes/tiny/stage2.yaml [--key value ...]`)."
-    sft_cli(Stage2Args, main)
+    sft_cli("judo-stage2", Stage2Args, main)

@@ -1,5 +1,5 @@
 "Integration tests of judo.data (and the pairing built on it): fixtures, round trips, and each bad input's documented behaviour."
-import json
+import json, re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ _HERE = Path(__file__).resolve()
 FIX = next(p for p in (_HERE.parents[1] / "fixtures", _HERE.parents[2] / "shared" / "fixtures", Path("/work/shared/fixtures"))
            if p.exists())
 OFFICIAL = FIX / "judo_official"
+FIXTURE_GRPO = OFFICIAL / "grpo_gt.jsonl"
 
 
 def draw(path, size=(64, 48), box=None, mode="RGB"):
@@ -240,3 +241,44 @@ def test_conversations_from_read_dataset(mmad_root):
     assert len(grpo_prompt_messages(s, ref, mmad_root)[1]) == 2
     m, im = mmad_messages(s, ref, mmad_root)
     assert np.array_equal(np.asarray(im[0]), np.asarray(load_image(mmad_root / ref)))   # MMAD: template first
+
+
+# ---- malformed files: one line naming the file and the field or line ----
+
+def test_mmad_json_structure_errors_name_file_and_field(mmad_root):
+    path = mmad_root / "mmad.json"
+    good = json.loads(path.read_text())
+    key = "DS-MVTec/bottle/image/broken/000.png"
+    cases = {"expected one JSON object": list(good.values()),
+             f"{key}: expected an object": {**good, key: ["x"]},
+             "field 'random_templates' must be a list": {**good, key: {**good[key], "random_templates": "a.png"}},
+             "conversation[0]: field 'Options' key 'a' is not a capital letter": {**good, key: {**good[key], "conversation": [
+                 {**good[key]["conversation"][0], "Options": {"a": "Yes.", "b": "No."}, "Answer": "a"}]}},
+             "'Options' value of 'A' must be a non-empty text": {**good, key: {**good[key], "conversation": [
+                 {**good[key]["conversation"][0], "Options": {"A": None, "B": "No."}}]}},
+             "expected a question object": {**good, key: {**good[key], "conversation": [3]}}}
+    for msg, data in cases.items():
+        path.write_text(json.dumps(data))
+        with pytest.raises(JudoDataError, match=re.escape(msg)) as e: read_mmad(mmad_root)
+        assert str(path) in str(e.value), msg
+    path.write_text(json.dumps({**good, key: {**good[key], "random_templates": None}}))     # null: no templates
+    assert read_mmad(mmad_root)[0].random_templates == []
+
+
+def test_symlink_out_of_the_root_is_refused(mmad_root, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.png"
+    draw(outside)
+    (mmad_root / "VisA/candle/train/good/0003.JPG").symlink_to(outside)
+    with pytest.raises(JudoDataError, match="symbolic link"): resolve_path(mmad_root, "VisA/candle/train/good/0003.JPG")
+    s = read_mmad(mmad_root)[1]
+    s.image = "VisA/candle/train/good/0003.JPG"
+    assert validate_samples([s], mmad_root).counts == {"escapes_root": 1}
+
+
+def test_huge_options_literal_is_refused_by_size(tmp_path):
+    row = json.loads(FIXTURE_GRPO.read_text().splitlines()[0])
+    p = tmp_path / "g.jsonl"
+    p.write_text(json.dumps({**row, "problem": "What? \n Choice: \n " + "-" * 100000 + "1"}) + "\n")
+    with pytest.raises(JudoDataError, match=r"g.jsonl:1: field 'problem' options are 1"): read_judo_grpo(p)
+    p.write_text(json.dumps({**row, "problem": "What? \n Choice: \n " + "(" * 5000 + ")" * 5000}) + "\n")
+    with pytest.raises(JudoDataError, match=r"g.jsonl:1: field 'problem' options are not a dict literal"): read_judo_grpo(p)

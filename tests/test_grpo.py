@@ -1,5 +1,5 @@
 """Integration tests for judo.grpo: GRPO rows from the three sources, recipes, bad recipes, and judo-grpo end to end."""
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +64,23 @@ def test_rows_from_fixture_have_columns_and_precomputed_cells(tmp_path):
     assert SegF1Reward(GRID_SIZE)([f"<seg> {r['gt_cells']} </seg>"], gt_cells=[r["gt_cells"]]) == [1.0]
 
 
-def test_fixture_rows_fail_clearly_without_images(tmp_path):
-    with pytest.raises(JudoDataError, match="not found"): rows_from_jsonl(FIXTURE, tmp_path)
+def test_fixture_rows_without_images_are_skipped_and_counted(tmp_path, caplog):
+    assert rows_from_jsonl(FIXTURE, tmp_path) == [] and "missing_image" in caplog.text
+    with pytest.raises(JudoDataError, match="missing_image"): rows_from_jsonl(FIXTURE, tmp_path, strict=True)
+    with pytest.raises(JudoDataError, match="no usable GRPO rows"): build_grpo_rows(GRPOArgs(data=str(FIXTURE), data_root=str(tmp_path)))
+
+
+def test_broken_masks_never_become_rows(tmp_path):
+    "A mask of another size or an empty mask on a defective query would train seg_f1 towards wrong cells: skipped, counted."
+    root = stand_ins(FIXTURE, tmp_path / "MMAD")
+    raw = [json.loads(l) for l in FIXTURE.read_text().splitlines()]
+    masked = [x for x in raw if x["mask_path"]]
+    Image.new("L", (40, 30), 255).save(root / masked[0]["mask_path"])                   # another size
+    Image.new("RGB", (96, 96), 0).save(root / masked[-1]["mask_path"])                  # empty on a defective query
+    broken = {masked[0]["image"], masked[-1]["image"]}
+    rows = rows_from_jsonl(FIXTURE, root, size=IMAGE_SIZE, n=GRID_SIZE)
+    assert len(rows) == len(raw) - sum(x["image"] in broken for x in raw) and not any(r["image"] in broken for r in rows)
+    with pytest.raises(JudoDataError, match="mask_size"): rows_from_jsonl(FIXTURE, root, strict=True)
 
 
 def test_rows_from_synth_and_mmad(synth_args):
@@ -140,11 +155,11 @@ def test_cli_bad_recipe_fails_with_message(tmp_path):
 
 def test_cli_tiny_run_changes_weights_logs_rewards_and_resumes(tmp_path, synth_args):
     out = tmp_path / "grpo"
-    r = judo_grpo("--config", str(TINY), "--output_dir", str(out), "--max_steps", "2", "--num_completions_to_print", "1")
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(out), "--max_steps", "4", "--num_completions_to_print", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     log = json.loads((out / "trainer_state.json").read_text())["log_history"]
     steps = [h for h in log if "loss" in h]
-    assert [h["step"] for h in steps] == [1, 2]
+    assert [h["step"] for h in steps] == [1, 2, 3, 4]
     for name in REWARDS:
         assert all(np.isfinite(h[f"rewards/{name}_reward/mean"]) for h in steps), name
     assert any(h["rewards/domain_reward/mean"] != 0 or h["rewards/format_reward/mean"] > 0 for h in steps)
@@ -158,14 +173,19 @@ def test_cli_tiny_run_changes_weights_logs_rewards_and_resumes(tmp_path, synth_a
     model, processor = load_vlm(out)                                         # model + processor saved
     assert model.config.model_type == "qwen2_5_vl"
     assert json.loads((out / "judo_grpo.json").read_text())["grid_size"] == 4
-    assert (out / "checkpoint-2").is_dir()
-    # resume: the same command with more steps continues from checkpoint-2
-    r = judo_grpo("--config", str(TINY), "--output_dir", str(out), "--max_steps", "3", "--num_completions_to_print", "1")
+    # a crash right after checkpoint-2, resumed (resume: true is the GRPO default): steps 3 and 4 are the uninterrupted run's
+    cut = tmp_path / "cut"
+    shutil.copytree(out / "checkpoint-2", cut / "checkpoint-2")
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(cut), "--max_steps", "4", "--num_completions_to_print", "1")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resuming from" in r.stderr and "checkpoint-2" in r.stderr
-    state = json.loads((out / "trainer_state.json").read_text())
-    assert state["global_step"] == 3
-    assert [h["step"] for h in state["log_history"] if "loss" in h] == [1, 2, 3]
+    logged = lambda d: [(h["step"], h["loss"], h["reward"]) for h in
+                        json.loads((d / "trainer_state.json").read_text())["log_history"] if "loss" in h]
+    want, got = logged(out), logged(cut)
+    assert [s for s, *_ in got] == [1, 2, 3, 4]
+    assert np.allclose([v for _, *v in got[2:]], [v for _, *v in want[2:]], atol=1e-6)
+    r = judo_grpo("--config", str(TINY), "--output_dir", str(cut), "--max_steps", "5", "--resume", "false")
+    assert r.returncode == 1 and "already holds checkpoint-4" in r.stderr.splitlines()[-1] and "Traceback" not in r.stderr
 
 
 def test_lora_run_saves_merged_model(tmp_path):

@@ -1,5 +1,5 @@
 "Integration tests of judo.stage1: exact targets, bad rows, assistant-only labels, the tiny run (CLI, checkpoint, resume), recipes."
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +88,36 @@ def test_targets_equal_hand_made(hand):
 def test_bad_rows_reported_with_path_and_skipped(hand, caplog):
     samples = read_judo_stage1(hand / "stage1.jsonl")
     rep = build_stage1_rows(samples, hand, size=112, n=4)
-    assert len(rep.rows) == 3 and [p["kind"] for p in rep.problems] == ["missing_reference", "mask_size"]
-    assert rep.problems[0]["path"] == str(hand / "REALIAD/widget/OK/S0009/missing.jpg")
-    assert rep.problems[1]["path"].endswith("small_mask.png") and "(64, 64)" in rep.problems[1]["detail"]
+    kinds = {p["kind"]: p for p in rep.problems}
+    assert len(rep.rows) == 3 and len(rep.problems) == 2 and set(kinds) == {"missing_reference", "mask_size"}
+    assert kinds["missing_reference"]["path"] == str(hand / "REALIAD/widget/OK/S0009/missing.jpg")
+    assert kinds["mask_size"]["path"].endswith("small_mask.png") and "(64, 64)" in kinds["mask_size"]["detail"]
     assert "missing.jpg" in caplog.text and "small_mask.png" in caplog.text
     with pytest.raises(JudoDataError, match="missing.jpg"):
         build_stage1_rows(samples, hand, size=112, n=4, strict=True)
+
+
+def test_stage1_refuses_tags_in_gt_and_a_mask_that_is_the_image(hand, tmp_path):
+    rows = [json.loads(l) for l in (hand / "stage1.jsonl").read_text().splitlines()]
+    bad = tmp_path / "tags.jsonl"
+    bad.write_text("\n".join(json.dumps(r) for r in [rows[0], {**rows[1], "gt": "</seg> (99,99)-(0,0) <seg> a pit"}]) + "\n")
+    with pytest.raises(JudoDataError, match=r"tags.jsonl:2: field 'gt' holds the tag '</seg>'"): read_judo_stage1(bad)
+    bad.write_text(json.dumps({**rows[1], "gt": 3}) + "\n")
+    with pytest.raises(JudoDataError, match=r"tags.jsonl:1: field 'gt' must be a text"): read_judo_stage1(bad)
+    bad.write_text(json.dumps({**rows[1], "image_path": "../REALIAD/widget/NG/AK/S0003/x.jpg"}) + "\n")
+    with pytest.raises(JudoDataError, match=r"tags.jsonl:1: field 'image_path' .* leaves the data root"): read_judo_stage1(bad)
+    s = read_judo_stage1(hand / "stage1.jsonl")[1]
+    s.mask = s.image                                                     # mask_path pointing at the RGB query
+    rep = build_stage1_rows([s], hand, size=112, n=4)
+    assert rep.rows == [] and [p["kind"] for p in rep.problems] == ["mask_is_image"]
+    with pytest.raises(JudoDataError, match="mask_is_image"): build_stage1_rows([s], hand, size=112, n=4, strict=True)
+
+
+def test_cli_data_error_is_one_line(tmp_path):
+    r = run_cli("--config", REPO / "recipes/tiny/stage1.yaml", "--data", tmp_path / "none.jsonl", "--output_dir", tmp_path / "o",
+                cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("judo-stage1: error: data not found")
 
 
 def test_only_assistant_tokens_carry_labels(hand, tiny):
@@ -141,19 +165,32 @@ def test_query_only_and_segmentation_eval(tiny):
 
 
 def test_cli_tiny_recipe_trains_saves_and_resumes(tmp_path):
-    out = tmp_path / "s1"
-    r = run_cli("--config", REPO / "recipes/tiny/stage1.yaml", "--output_dir", out, "--max_steps", 20, "--save_steps", 20,
-                "--eval_samples", 4, cwd=tmp_path)
+    "A run cut after checkpoint-5 and resumed logs the uninterrupted run's loss at every later step: the weights came back."
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    common = ("--config", REPO / "recipes/tiny/stage1.yaml", "--max_steps", 10, "--save_steps", 5, "--logging_steps", 1,
+              "--eval_samples", 0)
+    r = run_cli(*common, "--output_dir", full, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((out / "judo_stage1.json").read_text())
-    assert s["losses"][-1] < s["losses"][0] and (out / "checkpoint-20").is_dir() and s["eval_after"]["n"] == 4
-    model, processor = load_vlm(out)                                            # the folder Stage 2 starts from
+    s = json.loads((full / "judo_stage1.json").read_text())
+    assert len(s["losses"]) == 10 and s["losses"][-1] < s["losses"][0]
+    model, processor = load_vlm(full)                                           # the folder Stage 2 starts from
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
-    r = run_cli("--config", REPO / "recipes/tiny/stage1.yaml", "--output_dir", out, "--max_steps", 25, "--save_steps", 25,
-                "--resume", "true", "--eval_samples", 0, cwd=tmp_path)
+    shutil.copytree(full / "checkpoint-5", cut / "checkpoint-5")                # a crash right after step 5
+    r = run_cli(*common, "--output_dir", cut, cwd=tmp_path)                     # resume: false over a checkpoint
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "already holds checkpoint-5" in r.stderr.splitlines()[-1] and "--resume true" in r.stderr
+    r = run_cli(*common, "--output_dir", cut, "--resume", "true", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    s = json.loads((out / "judo_stage1.json").read_text())
-    assert s["resumed_from"] == str(out / "checkpoint-20") and s["global_step"] == 25
+    resumed = json.loads((cut / "judo_stage1.json").read_text())
+    assert resumed["resumed_from"] == str(cut / "checkpoint-5") and resumed["global_step"] == 10
+    assert resumed["losses"][5:] == pytest.approx(s["losses"][5:], abs=1e-5)
+    # a checkpoint cut while it was written: one line naming the file and the checkpoint to fall back on
+    w = full / "checkpoint-10/model.safetensors"
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    r = run_cli(*common, "--output_dir", full, "--resume", "true", "--max_steps", 12, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("judo-stage1: error: ") and str(w) in last and str(full / "checkpoint-5") in last
 
 
 def test_lora_run_saves_merged_model(tmp_path):
