@@ -4,8 +4,8 @@
 
 # %% ../nbs/10_evaluate.ipynb #459137d4
 from __future__ import annotations
-import csv, dataclasses, hashlib, json, math, re, sys
-from collections import defaultdict
+import csv, dataclasses, hashlib, json, math, os, re, sys
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,17 +13,18 @@ import numpy as np
 from fastcore.script import anno_parser
 
 from .core import (SCORE_COLUMNS, SCORE_ABBREV, MMAD_DATASETS, GRID_SIZE, IMAGE_SIZE, NO_CELLS, MMAD_TEMPLATE_PREFIX,
-                       Question, score_column, JudoDataError, get_logger)
+                       Question, score_column, JudoDataError, cli_errors, get_logger)
 from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
-from .data import load_image, load_mask, read_mmad, resolve_path
+from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
 from .pairing import pick_reference, reference_candidates, rank_by_similarity, grpo_prompt_messages, mmad_messages
 
 # %% auto #0
-__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'extract_letter', 'parse_output', 'Scores', 'score_answers', 'scores_markdown',
-           'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude',
-           'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates', 'plan_questions', 'job_messages',
-           'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report', 'run_eval', 'parse_cli', 'eval_cli']
+__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'extract_letter', 'parse_output', 'Scores', 'score_answers',
+           'scores_markdown', 'headline', 'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers',
+           'append_answers', 'read_exclude', 'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates',
+           'check_samples', 'broken_masks', 'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate',
+           'dataset_geometry', 'report', 'run_eval', 'parse_cli', 'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
@@ -71,6 +72,10 @@ def _nanmean(xs) -> float:
 
 def _is_normal(r: dict) -> bool: return bool(r["normal"]) if "normal" in r else "good" in r["image"]
 
+def _error_kind(r: dict) -> str:
+    "Why a question was not asked: its record's `error_kind` (an older log: the words before the error's colon)."
+    return r.get("error_kind") or r["error"].split(":")[0].strip().replace(" ", "_")
+
 def _tally(records: list) -> dict:
     "{(dataset, column or 'AD normal'/'AD anomalous'): [correct, total]}"
     t = defaultdict(lambda: [0, 0])
@@ -91,8 +96,9 @@ class Scores:
     n_scored: int        # answers in the denominators
     n_unparseable: int   # answers with no readable letter (strict: wrong; mmad: dropped)
     n_dropped: int       # answers MMAD's rule drops (unreadable answer or gold)
-    n_errors: int        # questions never asked (missing image/template)
+    n_errors: int        # questions never asked (a missing or broken image, a missing template)
     counts: dict = field(default_factory=dict)  # {(dataset, column): questions scored}
+    not_asked: dict = field(default_factory=dict)  # {why (e.g. 'missing_image'): questions never asked}
     @property
     def final(self) -> float: return self.table["Average"].get("Average", math.nan)
 
@@ -122,7 +128,7 @@ def score_answers(records: list,        # answer records (dicts) as in the answe
     table["Average"] = {k: _nanmean(table[d][k] for d in datasets) for k in keys}
     return Scores(table, columns, mode, len(records), len(kept), sum(not ok(r["answer"]) for r in asked),
                   sum(not (ok(r["answer"]) and ok(r["gold"])) for r in asked), len(records) - len(asked),
-                  {k: v[1] for k, v in t.items()})
+                  {k: v[1] for k, v in t.items()}, dict(Counter(_error_kind(r) for r in records if r.get("error"))))
 
 # %% ../nbs/10_evaluate.ipynb #b561f536
 PAPER_ROWS = {  # MMAD 1-shot accuracy (%), JUDO paper Table 1 (DESIGN §1); columns in SCORE_COLUMNS order, then Average
@@ -132,6 +138,8 @@ PAPER_ROWS = {  # MMAD 1-shot accuracy (%), JUDO paper Table 1 (DESIGN §1); col
     "JUDO-7B (paper)":       (65.04, 74.74, 73.01, 84.56, 89.41, 94.04, 87.58, 81.20)}
 
 def _fmt(x) -> str: return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+def _counts_text(counts: dict) -> str: return ", ".join(f"{n} {k}" for k, n in counts.items())   # '8 missing_image, 1 corrupt_image'
 
 # %% ../nbs/10_evaluate.ipynb #a11c2445
 def scores_markdown(s: Scores,              # scored answers
@@ -151,8 +159,17 @@ def scores_markdown(s: Scores,              # scored answers
             lines.append(f"| {name} | " + " | ".join(_fmt(v.get(c)) for c in [*s.columns, "Average"]) + " |" + " |" * len(extra))
     lines.append(f"\n{s.mode} mode: {s.n_scored} answers scored of {s.n_records}; unreadable answers: {s.n_unparseable} "
                  f"({'counted wrong' if s.mode == 'strict' else 'dropped'}); MMAD's rule drops {s.n_dropped}; "
-                 f"never asked (missing files): {s.n_errors}.")
+                 f"not asked: {s.n_errors}" + (f" ({_counts_text(s.not_asked)})" if s.not_asked else "") + ".")
     return "\n".join(lines)
+
+# %% ../nbs/10_evaluate.ipynb #f0fa15cd
+def headline(s: Scores # scored answers
+            ) -> str:
+    "One line: the final average, how many questions it is taken over, and why the others are not in it."
+    parts = [f"{s.mode} average {_fmt(s.final)} over {s.n_scored} of {s.n_records} questions"]
+    if s.n_errors: parts.append(f"{s.n_errors} not asked: {_counts_text(s.not_asked)} — see 'Not asked' in the report")
+    if s.mode == "mmad" and s.n_dropped: parts.append(f"{s.n_dropped} unreadable answers dropped by MMAD's rule")
+    return "; ".join(parts)
 
 # %% ../nbs/10_evaluate.ipynb #8d136199
 def show_scores(s: Scores,  # scored answers
@@ -189,21 +206,23 @@ def seg_scores(seg: str | None,        # the `<seg>` text of one answer
     return {**out, "malformed": False}
 
 # %% ../nbs/10_evaluate.ipynb #6fb1a594
-def seg_summary(records: list # answer records; those with `seg_scores` count
+def seg_summary(records: list # answer records; those with `seg_scores` (or a `seg_skipped` reason) count
                ) -> dict:
     "Per dataset (and 'Average' over datasets): mean cell F1 / IoU and pixel IoU on anomalous images, `None` rate on normal ones."
     by = defaultdict(list)
     for r in records:
-        if r.get("seg_scores") is not None: by[r["dataset"]].append(r)
+        if r.get("seg_scores") is not None or r.get("seg_skipped"): by[r["dataset"]].append(r)
     out = {}
     for d, rs in by.items():
-        anom = [r["seg_scores"] for r in rs if not _is_normal(r)]
-        norm = [r for r in rs if _is_normal(r)]
+        scored = [r for r in rs if r.get("seg_scores") is not None]
+        anom = [r["seg_scores"] for r in scored if not _is_normal(r)]
+        norm = [r for r in scored if _is_normal(r)]
         mean = lambda k: 100 * float(np.mean([x[k] for x in anom if k in x])) if any(k in x for x in anom) else math.nan
         out[d] = {"cell F1": mean("f1"), "cell IoU": mean("iou"), "pixel IoU": mean("pixel_iou"),
                   "normal → None": 100 * float(np.mean([(r["seg"] or "").strip() == NO_CELLS for r in norm])) if norm else math.nan,
-                  "n anomalous": len(anom), "n normal": len(norm), "malformed": sum(r["seg_scores"]["malformed"] for r in rs)}
-    counts = ("n anomalous", "n normal", "malformed")   # summed over datasets; the rates are averaged
+                  "n anomalous": len(anom), "n normal": len(norm), "malformed": sum(r["seg_scores"]["malformed"] for r in scored),
+                  "left out": len(rs) - len(scored)}
+    counts = ("n anomalous", "n normal", "malformed", "left out")   # summed over datasets; the rates are averaged
     if out: out["Average"] = {k: sum(v[k] for v in out.values()) if k in counts else _nanmean(v[k] for v in out.values())
                               for k in next(iter(out.values()))}
     return out
@@ -213,15 +232,31 @@ def question_key(image: str, qidx: int) -> str:
     "The identity of one question in the answers log: query image path and the question's index in its conversation."
     return f"{image}#{qidx}"
 
-def read_answers(path: str | Path # answers log (jsonl)
+RECORD_FIELDS = ("key", "image", "dataset", "type", "gold", "answer")   # what resuming and scoring read from a record
+
+def _not_a_record(r, need: tuple) -> str | None:
+    "Why one parsed log line (or its JSON error) is not an answer record, or None."
+    if isinstance(r, json.JSONDecodeError): return f"not JSON ({r.msg})"
+    if not isinstance(r, dict): return f"a JSON {type(r).__name__}, not an answer record (an object)"
+    if miss := [k for k in need if k not in r]: return f"an object without the field(s) {', '.join(miss)}"
+    return None
+
+def read_answers(path: str | Path, # answers log (jsonl)
+                 need: tuple = ()  # fields every record must have (`evaluate` resumes with RECORD_FIELDS)
                 ) -> list:
-    "All complete records of an answers log (a torn last line, from a killed run, is ignored); [] if there is none."
+    "Every record of an answers log ([] if there is none); a torn last line (a killed run) is ignored, any other bad line raises."
     path = Path(path)
     if not path.exists(): return []
-    out = []
-    for line in path.read_text().splitlines():
-        try: out.append(json.loads(line))
-        except json.JSONDecodeError: pass
+    lines, out = path.read_text().splitlines(), []
+    for i, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        try: r = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines): break                      # torn by a kill mid-write; `append_answers` cuts it off
+            r = e
+        if why := _not_a_record(r, need):
+            raise JudoDataError(f"{path}:{i}: {why}; delete that line (its question is asked again) or the whole file to re-ask everything")
+        out.append(r)
     return out
 
 # %% ../nbs/10_evaluate.ipynb #5498ddad
@@ -267,6 +302,7 @@ class EvalConfig:
     grid: int = field(default=GRID_SIZE, metadata={"help": "segmentation grid cells per side (paper: 16; judo-synth: its synth_meta.json)"})
     image_size: int = field(default=IMAGE_SIZE, metadata={"help": "side images are resized to (paper: 512)"})
     limit: int | None = field(default=None, metadata={"help": "ask only the first N questions (smoke tests)"})
+    strict: bool = field(default=False, metadata={"help": "fail at the first broken image, mask or template instead of skipping and reporting it"})
     def __post_init__(self):
         if self.templates not in ("random", "similar"): raise ValueError(f"templates must be 'random' or 'similar', not {self.templates!r}")
         if self.prompt not in ("judo", "mmad"): raise ValueError(f"prompt must be 'judo' or 'mmad', not {self.prompt!r}")
@@ -276,7 +312,7 @@ class EvalConfig:
         if self.shots < 0 or self.batch_size < 1: raise ValueError("shots must be >= 0 and batch_size >= 1")
     def answer_fields(self) -> dict:
         "The fields that change the answers (a resumed log must match them)."
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("batch_size", "mode", "limit")}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("batch_size", "mode", "limit", "strict")}
 
 # %% ../nbs/10_evaluate.ipynb #8f4e2358
 def question_rng(seed: int, *parts) -> np.random.Generator:
@@ -305,32 +341,64 @@ def pick_templates(sample,                # the query (`Sample`)
     if cfg.templates == "similar": return rank_by_similarity(sample.image, cands, root)[:k]
     return [cands[i] for i in rng.choice(len(cands), min(k, len(cands)), replace=False)]
 
+# %% ../nbs/10_evaluate.ipynb #837d80a1
+def check_samples(samples: list,   # list[Sample] to evaluate
+                  root,            # data root
+                  cfg: EvalConfig  # strict, prompt
+                 ) -> DataReport:
+    "`validate_samples` with the evaluation's rules: strict from the config; under the JUDO prompt the mask is a target."
+    return validate_samples(samples, root, strict=cfg.strict, uses_mask=cfg.prompt == "judo")
+
+# %% ../nbs/10_evaluate.ipynb #5e8cecaa
+def _is_mask_problem(p: dict) -> bool: return "mask" in p["kind"]
+
+def broken_masks(checked: DataReport # from `check_samples`
+                ) -> dict:
+    "{image: kind of its first mask problem}: the images `SegTruth` leaves out of the seg scores."
+    out = {}
+    for p in checked.problems:
+        if _is_mask_problem(p): out.setdefault(p["image"], p["kind"])
+    return out
+
+def _unaskable(checked: DataReport, root) -> dict:
+    "{image: (kind, message)} of the samples dropped for something else than their mask or a template."
+    kept, out, base = {s.image for s in checked.samples}, {}, os.path.abspath(root)
+    for p in checked.problems:
+        if p["image"] in kept or _is_mask_problem(p) or p["kind"] == "missing_template": continue
+        path = os.path.relpath(p["path"], base) if os.path.isabs(p["path"]) else p["path"]
+        detail = "" if p["kind"].startswith("missing_") else f" ({p['detail']})"
+        out.setdefault(p["image"], (p["kind"], f"{p['kind'].replace('_', ' ')}: {path}{detail}"))
+    return out
+
 # %% ../nbs/10_evaluate.ipynb #02efa2e1
-def _missing(root, paths: list) -> str | None:
-    for kind, p in paths:
+def _missing(root, paths: list) -> tuple | None:
+    "`(kind, message)` for the first `(what, path)` that is not a file under the root, else None."
+    for what, p in paths:
         try:
-            if not resolve_path(root, p).is_file(): return f"missing {kind}: {p}"
-        except JudoDataError as e: return str(e)
+            if not resolve_path(root, p).is_file(): return f"missing_{what}", f"missing {what}: {p}"
+        except JudoDataError as e: return "escapes_root", str(e)
     return None
 
 def _job(sample, qidx, q, templates, error, cfg) -> dict:
     rng = question_rng(cfg.seed, "options", sample.image, qidx)
     shown, gold, order = shuffle_options(q, rng) if cfg.shuffle_options else (dict(q.options), q.answer, None)
+    kind, error = error or (None, None)
     return dict(key=question_key(sample.image, qidx), image=sample.image, qidx=qidx, dataset=sample.dataset,
                 category=sample.category, type=q.type, normal=sample.is_normal, question=q.text, options=shown, gold=gold,
-                gold_original=q.answer, order=order, templates=templates, prompt=cfg.prompt, error=error)
+                gold_original=q.answer, order=order, templates=templates, prompt=cfg.prompt, error=error, error_kind=kind)
 
 # %% ../nbs/10_evaluate.ipynb #1dacc349
 def plan_questions(samples: list,     # list[Sample] to evaluate
                    root,              # data root
-                   cfg: EvalConfig    # the evaluation config
+                   cfg: EvalConfig,   # the evaluation config
+                   checked: DataReport | None = None # from `check_samples`; None: only check that the files exist
                   ) -> list[dict]:
-    "One job (record fields known before asking) per question, in sample order; missing files become `error`s."
-    jobs = []
+    "One job (record fields known before asking) per question, in sample order; what cannot be asked becomes an `error`."
+    jobs, unaskable = [], _unaskable(checked, root) if checked is not None else {}
     for s in samples:
         try: templates, error = pick_templates(s, cfg, root), None
-        except (JudoDataError, FileNotFoundError, OSError) as e: templates, error = [], f"no template: {e}"
-        error = error or _missing(root, [("image", s.image)] + [("template", t) for t in templates])
+        except (JudoDataError, FileNotFoundError, OSError) as e: templates, error = [], ("no_template", f"no template: {e}")
+        error = unaskable.get(s.image) or error or _missing(root, [("image", s.image)] + [("template", t) for t in templates])
         jobs += [{**_job(s, i, q, templates, error, cfg), "sample": s} for i, q in enumerate(s.questions)]
     return jobs[:cfg.limit] if cfg.limit is not None else jobs
 
@@ -353,29 +421,37 @@ def job_messages(job: dict,        # from `plan_questions`
 
 # %% ../nbs/10_evaluate.ipynb #cc13f03d
 class SegTruth:
-    "True cells (and mask) of each query at the eval grid, loaded once per image."
-    def __init__(self, root, cfg: EvalConfig): self.root, self.cfg, self.cache = root, cfg, {}
-    def __call__(self, sample) -> tuple | None:
-        "(true cells, mask or None) for this query, or None when it is anomalous without a readable mask."
+    "True cells (and mask) of each query at the eval grid, loaded once per image; for an image without, the reason."
+    def __init__(self, root, cfg: EvalConfig,
+                 broken: dict | None = None): # {image: kind} from `broken_masks`: left out whatever their file holds
+        self.root, self.cfg, self.broken, self.cache = root, cfg, broken or {}, {}
+    def __call__(self, sample) -> tuple | str:
+        "(true cells, mask or None) for this query, or why it has no seg truth ('empty_mask', 'no_mask', ...)."
         if sample.image not in self.cache: self.cache[sample.image] = self._load(sample)
         return self.cache[sample.image]
     def _load(self, sample):
         n, size = self.cfg.grid, self.cfg.image_size
+        if sample.image in self.broken: return self.broken[sample.image]
         if sample.is_normal: return np.zeros((n, n), bool), None
-        if not sample.mask: return None
+        if not sample.mask: return "no_mask"
         try: mask = load_mask(resolve_path(self.root, sample.mask), size)
-        except (JudoDataError, OSError): return None
-        return mask_to_cells(mask, n), mask
+        except (JudoDataError, OSError): return "unreadable_mask"
+        if not mask.any(): return "empty_mask"
+        cells = mask_to_cells(mask, n)
+        return (cells, mask) if cells.any() else "no_true_cells"   # a defect under 2% of every cell: nothing to mark
 
 # %% ../nbs/10_evaluate.ipynb #5f5767ba
 def finish_record(job: dict,        # from `plan_questions`
                   raw: str,         # the model's output
                   truth: SegTruth | None = None  # segmentation truth (None: no seg scores, e.g. MMAD's prompt)
                  ) -> dict:
-    "The answer record of one question: the job's fields, the raw output, its parsed parts and seg scores."
+    "The answer record of one question: the job's fields, the raw output, its parsed parts and seg scores (or why none)."
     rec = {k: v for k, v in job.items() if k != "sample"}
-    rec.update(raw=raw, **parse_output(raw, job["options"]), seg_scores=None)
-    if truth is not None and (t := truth(job["sample"])) is not None: rec["seg_scores"] = seg_scores(rec["seg"], *t)
+    rec.update(raw=raw, **parse_output(raw, job["options"]), seg_scores=None, seg_skipped=None)
+    if truth is not None:
+        t = truth(job["sample"])
+        if isinstance(t, str): rec["seg_skipped"] = t
+        else: rec["seg_scores"] = seg_scores(rec["seg"], *t)
     return rec
 
 # %% ../nbs/10_evaluate.ipynb #0de5f146
@@ -397,15 +473,19 @@ def evaluate(model, processor,     # from `judo.models.load_vlm`
              root,                 # data root the sample paths are relative to
              cfg: EvalConfig | None = None, # settings; default EvalConfig()
              out=None,             # folder for answers.jsonl (resumable); None: keep answers in memory only
-             progress: bool = True # show a tqdm bar
+             progress: bool = True, # show a tqdm bar
+             checked: DataReport | None = None # `check_samples(samples, root, cfg)`, if already run; None: run here
             ) -> list[dict]:
-    "Answer every question (resuming from `out/answers.jsonl`); return the answer records in question order."
+    "Check the samples, answer every question (resuming from `out/answers.jsonl`); return the answer records in question order."
     from tqdm.auto import tqdm
     cfg = cfg or EvalConfig()
-    jobs, log = plan_questions(samples, root, cfg), (_open_run(out, cfg) if out is not None else None)
-    done = {r["key"]: r for r in (read_answers(log) if log else [])}
+    checked = checked if checked is not None else check_samples(samples, root, cfg)
+    jobs, log = plan_questions(samples, root, cfg, checked), (_open_run(out, cfg) if out is not None else None)
+    done = {r["key"]: r for r in (read_answers(log, RECORD_FIELDS) if log else [])}
+    if errs := Counter(j["error_kind"] for j in jobs if j["error"]):
+        get_logger("judo.evaluate").warning(f"{sum(errs.values())} of {len(jobs)} questions cannot be asked: {_counts_text(errs)}")
     todo = [j for j in jobs if j["key"] not in done]
-    truth, tok = (SegTruth(root, cfg) if cfg.prompt == "judo" else None), processor.tokenizer
+    truth, tok = (SegTruth(root, cfg, broken_masks(checked)) if cfg.prompt == "judo" else None), processor.tokenizer
     side, tok.padding_side = tok.padding_side, "left"
     try:
         with tqdm(total=len(todo), desc="evaluate", disable=not progress) as bar:
@@ -417,18 +497,18 @@ def evaluate(model, processor,     # from `judo.models.load_vlm`
     return [done[j["key"]] for j in jobs]
 
 # %% ../nbs/10_evaluate.ipynb #f20e9c12
-def _error_record(job: dict, error: str) -> dict:
+def _error_record(job: dict, error: str, kind: str) -> dict:
     "The record of a question that could not be asked."
-    return {**{k: v for k, v in job.items() if k != "sample"}, "error": error, "raw": None, "seg": None, "think": None,
-            "answer": None, "answer_source": None, "seg_scores": None}
+    return {**{k: v for k, v in job.items() if k != "sample"}, "error": error, "error_kind": kind, "raw": None, "seg": None,
+            "think": None, "answer": None, "answer_source": None, "seg_scores": None, "seg_skipped": None}
 
 def _answer_batch(model, processor, batch: list, root, cfg: EvalConfig, truth) -> list[dict]:
     "Records for one batch: a job whose files are missing or unreadable is recorded with its error, the rest are asked."
     asked, recs = [], {}
     for j in batch:
-        if j["error"]: recs[j["key"]] = _error_record(j, j["error"]); continue
+        if j["error"]: recs[j["key"]] = _error_record(j, j["error"], j["error_kind"]); continue
         try: asked.append((j, *job_messages(j, root, cfg)))
-        except (JudoDataError, OSError) as e: recs[j["key"]] = _error_record(j, f"unreadable: {e}")
+        except (JudoDataError, OSError) as e: recs[j["key"]] = _error_record(j, f"unreadable: {e}", "unreadable")
     if asked:
         raws = generate_text(model, processor, [m for _, m, _ in asked], [im for _, _, im in asked],
                              max_new_tokens=cfg.max_new_tokens, do_sample=False)
@@ -450,32 +530,51 @@ def _write_csv(s: Scores, path: Path):
         w = csv.writer(f); w.writerow(["", *keys])
         for row, v in s.table.items(): w.writerow([row, *[v.get(k, math.nan) for k in keys]])
 
-def _seg_markdown(seg: dict) -> str:
+def _seg_left_out(records: list) -> dict:
+    "{reason: images} of the asked questions whose image has no seg truth."
+    return dict(Counter({r["image"]: r["seg_skipped"] for r in records if r.get("seg_skipped")}.values()))
+
+def _problems_markdown(checked: DataReport) -> str:
+    lines = [f"- {p['kind']}: {p['path']} ({p['detail']})" for p in checked.problems[:20]]
+    more = [f"- ... and {len(checked.problems) - 20} more (all in scores.json)"] if len(checked.problems) > 20 else []
+    return f"\n## Data problems ({checked.n_checked} samples checked: {_counts_text(checked.counts)})\n\n" + "\n".join(lines + more)
+
+def _seg_markdown(seg: dict, left: dict) -> str:
+    "The segmentation section: the summary table and the images left out of it, by reason."
     keys = list(next(iter(seg.values())))
-    return "\n".join([f"| | {' | '.join(keys)} |", "|---" * (len(keys) + 1) + "|"] +
+    note = [f"\nLeft out of the seg scores (images): {_counts_text(left)}."] if left else []
+    return "\n".join(["\n## Segmentation (`<seg>` cells), %\n", f"| | {' | '.join(keys)} |", "|---" * (len(keys) + 1) + "|"] +
                      [f"| {d} | " + " | ".join(_fmt(v[k]) if isinstance(v[k], float) else str(v[k]) for k in keys) + " |"
-                      for d, v in seg.items()])
+                      for d, v in seg.items()] + note)
 
 # %% ../nbs/10_evaluate.ipynb #d5c8db75
 def report(records: list,          # answer records (from `evaluate` or `read_answers`)
            out=None,               # folder to write the report files into; None: only return the markdown
            exclude: set | None = None, # images to leave out (leakage guard): scored with and without them
            mode: str = "strict",   # the headline mode (both are always shown)
-           title: str = "MMAD evaluation" # report heading
+           title: str = "MMAD evaluation", # report heading
+           checked: DataReport | None = None # what `validate_samples` found, listed under 'Data problems'
           ) -> str:
-    "Markdown report (both scoring modes, parse failures, segmentation, errors, leakage split); files in `out`."
+    "Markdown report (headline, both scoring modes, parse failures, segmentation, not asked, data problems, leakage split)."
     sets = {"all questions": records}
     if exclude: sets[f"without {len({r['image'] for r in records if r['image'] in exclude})} excluded images"] = \
         [r for r in records if r["image"] not in exclude]
-    parts, js = [f"# {title}"], {}
+    head = score_answers(records, mode)
+    parts, js = [f"# {title}", f"\n**{headline(head)}**"], {"headline": headline(head)}
     for name, recs in sets.items():
         for m in (mode, "mmad" if mode == "strict" else "strict"):
             s = score_answers(recs, m)
             parts.append(f"\n## {m} scoring{' (headline)' if m == mode else ''}: {name}\n\n{scores_markdown(s)}")
             js[f"{m} | {name}"] = dataclasses.asdict(s) | {"counts": {f"{d} | {c}": n for (d, c), n in s.counts.items()}}
-    if seg := seg_summary(records): parts.append(f"\n## Segmentation (`<seg>` cells), %\n\n{_seg_markdown(seg)}"); js["segmentation"] = seg
+    if seg := seg_summary(records):
+        js["segmentation"], js["segmentation_left_out"] = seg, _seg_left_out(records)
+        parts.append(_seg_markdown(seg, js["segmentation_left_out"]))
     if errs := [r for r in records if r.get("error")]:
-        parts.append(f"\n## Not asked ({len(errs)})\n\n" + "\n".join(f"- {r.get('key', r['image'])}: {r['error']}" for r in errs[:20]))
+        parts.append(f"\n## Not asked ({len(errs)}: {_counts_text(head.not_asked)})\n\n"
+                     + "\n".join(f"- {r.get('key', r['image'])}: {r['error']}" for r in errs[:20]))
+    if checked is not None and checked.problems:
+        parts.append(_problems_markdown(checked))
+        js["data_problems"] = dict(n_checked=checked.n_checked, counts=checked.counts, problems=checked.problems)
     md = "\n".join(parts) + "\n"
     if out is not None: _write_report(records, Path(out), md, js, mode)
     return md
@@ -509,6 +608,7 @@ def run_eval(model: str = None,         # model folder or hub id ('tiny': the ti
              max_new_tokens: int = 256, # generation budget per answer
              mode: str = "strict",      # headline scoring: 'strict' (unreadable = wrong) or 'mmad' (dropped)
              limit: int = None,         # ask only the first N questions
+             strict: bool = False,      # fail at the first broken image, mask or template (default: skip and report it)
              grid: int = None,          # grid cells per side (default: synth_meta.json, else 16)
              image_size: int = None,    # image side (default: synth_meta.json, else 512)
              dtype: str = "auto",       # model dtype
@@ -516,17 +616,23 @@ def run_eval(model: str = None,         # model folder or hub id ('tiny': the ti
              quiet: bool = False        # no progress bar
             ) -> str:
     "Evaluate a VLM on an MMAD-format dataset, write the report files into `out` and return the report (markdown)."
-    from judo.models import load_vlm, tiny_vlm
+    from judo.models import load_vlm, resolve_model, tiny_vlm
     if not (model and data and out): raise ValueError("--model, --data and --out are required")
+    if model != "tiny": resolve_model(model)              # a model folder that is not there fails before any data work
     geo = dataset_geometry(data)
     cfg = EvalConfig(shots=shots, templates=templates, seed=seed, shuffle_options=not no_shuffle, prompt=prompt,
-                     max_new_tokens=max_new_tokens, batch_size=batch_size, mode=mode, limit=limit,
+                     max_new_tokens=max_new_tokens, batch_size=batch_size, mode=mode, limit=limit, strict=strict,
                      grid=grid or geo["grid"], image_size=image_size or geo["image_size"])
-    samples = read_mmad(data, mmad_json, datasets=datasets.split(",") if datasets else None)
+    samples = read_mmad(data, mmad_json, datasets=datasets.split(",") if datasets else None, strict=strict)
+    checked = check_samples(samples, data, cfg)
+    read_answers(_open_run(out, cfg), RECORD_FIELDS)       # other settings or a bad log line: refused before the model loads
     m, proc = tiny_vlm(dtype=dtype) if model == "tiny" else load_vlm(model, dtype=dtype, device_map=device_map)
-    records = evaluate(m, proc, samples, data, cfg, out=out, progress=not quiet)
-    md = report(records, out, exclude=read_exclude(exclude) if exclude else None, mode=mode, title=f"MMAD evaluation of {model}")
-    get_logger("judo.evaluate").info(f"report, scores and answers in {out}")
+    records = evaluate(m, proc, samples, data, cfg, out=out, progress=not quiet, checked=checked)
+    md = report(records, out, exclude=read_exclude(exclude) if exclude else None, mode=mode, title=f"MMAD evaluation of {model}",
+                checked=checked)
+    s, log = score_answers(records, mode), get_logger("judo.evaluate")
+    (log.warning if s.n_errors else log.info)(headline(s))
+    log.info(f"report, scores and answers in {out}")
     return md
 
 # %% ../nbs/10_evaluate.ipynb #bc1b51c5
@@ -542,5 +648,4 @@ def parse_cli(func, prog: str, argv: list | None = None) -> dict:
 
 def eval_cli():
     "`judo-eval`: see `run_eval`."
-    try: print(run_eval(**parse_cli(run_eval, "judo-eval")))
-    except (JudoDataError, ValueError) as e: sys.exit(f"judo-eval: error: {e}")
+    with cli_errors("judo-eval"): print(run_eval(**parse_cli(run_eval, "judo-eval")))

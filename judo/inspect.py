@@ -4,12 +4,11 @@
 
 # %% ../nbs/11_inspect.ipynb #16b4c80a
 from __future__ import annotations
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from .core import GRID_SIZE, IMAGE_SIZE, JudoDataError, Question, Sample, get_logger
+from .core import GRID_SIZE, IMAGE_SIZE, JudoDataError, Question, Sample, cli_errors, get_logger
 from .data import IMAGE_EXTS, load_image, load_mask
 from .grid import GridParseError, decode_cells, mask_to_cells, show_grid
 from .pairing import pick_reference, grpo_prompt_messages
@@ -136,8 +135,7 @@ def run_inspect(model: str = None,      # model folder or hub id ('tiny': the ti
 
 def inspect_cli():
     "`judo-inspect`: see `run_inspect`."
-    try: res = run_inspect(**parse_cli(run_inspect, "judo-inspect"))
-    except (JudoDataError, ValueError) as e: sys.exit(f"judo-inspect: error: {e}")
+    with cli_errors("judo-inspect"): res = run_inspect(**parse_cli(run_inspect, "judo-inspect"))
     ans = f"{res['answer']} ({res['answer_text']})" if res["answer"] else "no readable answer"
     print(f"question:  {res['question']}\nreference: {res['reference']}\nanswer:    {ans}\n"
           f"reasoning: {res['reasoning']}\ncells:     {res['seg']}\npicture:   {res['picture']}")

@@ -146,3 +146,104 @@ def test_inspect_cli_writes_picture(root, tmp_path):
     assert r.returncode == 0, r.stderr
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
     assert "answer:" in r.stdout and str(png) in r.stdout
+
+
+# --- broken data: an MMAD-layout folder drawn with PIL (dataset X, class c), 56x56 images, a 4x4 grid ---
+
+def _mmad_folder(tmp_path, masks=("ok", "corrupt", "small", "empty"), missing=0) -> Path:
+    "A data root with 2 normal templates, 1 normal query, one defective query per mask kind and `missing` unlisted images."
+    from PIL import Image
+    import numpy as np
+    d = tmp_path / "data"
+    def png(rel, a):
+        (d / rel).parent.mkdir(parents=True, exist_ok=True); Image.fromarray(a).save(d / rel)
+    grey = np.full((56, 56, 3), 128, np.uint8)
+    for i in range(2): png(f"X/c/train/good/{i}.png", grey)
+    png("X/c/test/good/0.png", grey)
+    box = np.zeros((56, 56), np.uint8); box[14:28, 14:28] = 255
+    for k in masks:
+        png(f"X/c/test/hole/{k}.png", grey)
+        rel = d / f"X/c/ground_truth/hole/{k}_mask.png"
+        if k == "corrupt": rel.parent.mkdir(parents=True, exist_ok=True); rel.write_bytes(b"not a png")
+        else: png(rel.relative_to(d), {"ok": box, "small": box[:28, :28], "empty": 0 * box}[k])
+    q = lambda t, a: dict(Question="Is there any defect in the object?", Answer=a, Options={"A": "Yes.", "B": "No."}, type=t)
+    tpl = dict(similar_templates=[], random_templates=["X/c/train/good/0.png", "X/c/train/good/1.png"])
+    entries = {"X/c/test/good/0.png": dict(conversation=[q(AD, "B")], mask_path=None, **tpl)}
+    entries |= {f"X/c/test/hole/{k}.png": dict(conversation=[q(AD, "A"), q("Defect Localization", "A")],
+                                               mask_path=f"ground_truth/hole/{k}_mask.png", **tpl) for k in masks}
+    entries |= {f"X/c/test/good/gone{i}.png": dict(conversation=[q(AD, "B")], mask_path=None, **tpl) for i in range(missing)}
+    (d / "mmad.json").write_text(json.dumps(entries))
+    (d / "synth_meta.json").write_text(json.dumps({"grid_size": 4, "image_size": 56}))
+    return d
+
+
+def test_broken_masks_leave_the_seg_table_with_counts(tmp_path):
+    from judo.evaluate import check_samples, plan_questions, SegTruth, finish_record, seg_summary, broken_masks
+    d = _mmad_folder(tmp_path)
+    samples, cfg = read_mmad(d), _cfg(d)
+    checked = check_samples(samples, d, cfg)
+    jobs = plan_questions(samples, d, cfg, checked)
+    truth = SegTruth(d, cfg, broken_masks(checked))
+    recs = [finish_record(j, "<seg>None</seg><think>.</think><answer>A</answer>", truth) for j in jobs]
+    assert all(r["error"] is None for r in recs)                          # a broken mask does not stop the questions
+    left = {r["image"].split("/")[-1]: r["seg_skipped"] for r in recs if r["seg_skipped"]}
+    assert left == {"corrupt.png": "corrupt_mask", "small.png": "mask_size", "empty.png": "empty_mask"}
+    assert all(r["seg_scores"] is None for r in recs if r["seg_skipped"])  # 'None' on an empty mask no longer scores F1 1.0
+    seg = seg_summary(recs)["X"]
+    assert (seg["n anomalous"], seg["n normal"], seg["left out"]) == (2, 1, 6) and seg["cell F1"] == 0.0
+    md = report(recs, tmp_path / "rep", checked=checked)
+    assert "Left out of the seg scores (images): 1 corrupt_mask, 1 mask_size, 1 empty_mask" in md
+    js = json.loads((tmp_path / "rep/scores.json").read_text())
+    assert js["segmentation_left_out"] == {"corrupt_mask": 1, "mask_size": 1, "empty_mask": 1}
+    assert js["data_problems"]["counts"] == {"corrupt_mask": 1, "mask_size": 1, "empty_mask": 1}
+
+
+def test_headline_says_how_many_questions_were_not_asked(tmp_path, caplog):
+    d = _mmad_folder(tmp_path, masks=("ok",), missing=2)
+    with caplog.at_level("WARNING", logger="judo.evaluate"):
+        md = run_eval("tiny", str(d), str(tmp_path / "out"), batch_size=4, max_new_tokens=4, quiet=True)
+    line = "over 3 of 5 questions; 2 not asked: 2 missing_image"
+    assert line in md.splitlines()[2] and line in (tmp_path / "out/report.md").read_text()
+    assert any(line in r.getMessage() for r in caplog.records if r.name == "judo.evaluate")
+    js = json.loads((tmp_path / "out/scores.json").read_text())
+    assert js["strict | all questions"]["not_asked"] == {"missing_image": 2}
+
+
+def test_strict_fails_at_the_first_broken_file_before_the_model(tmp_path):
+    d = _mmad_folder(tmp_path, masks=("ok", "corrupt"))
+    with pytest.raises(JudoDataError, match=r"corrupt_mask: .*X/c/ground_truth/hole/corrupt_mask\.png"):
+        run_eval("tiny", str(d), str(tmp_path / "out"), strict=True, quiet=True)
+    assert not (tmp_path / "out/answers.jsonl").exists()
+
+
+def _cli_error(monkeypatch, cli, *argv) -> str:
+    "The message a console script exits with (it must be one line)."
+    monkeypatch.setattr(sys, "argv", [cli.__name__, *map(str, argv)])
+    with pytest.raises(SystemExit) as e: cli()
+    msg = str(e.value.code)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_missing_model_folder_is_one_line_before_the_data(tmp_path, monkeypatch):
+    from judo.evaluate import eval_cli
+    from judo.inspect import inspect_cli
+    msg = _cli_error(monkeypatch, eval_cli, "--model", "/no/such/folder", "--data", tmp_path / "nowhere", "--out", tmp_path / "o")
+    assert msg.startswith("judo-eval: error: model path /no/such/folder does not exist"), msg
+    msg = _cli_error(monkeypatch, inspect_cli, "--model", "/no/such/folder", "--query", "q.png", "--reference", "r.png")
+    assert msg.startswith("judo-inspect: error: model path /no/such/folder does not exist"), msg
+
+
+def test_bad_answers_line_names_file_and_line(tmp_path, monkeypatch):
+    from judo.evaluate import eval_cli
+    d, out = _mmad_folder(tmp_path, masks=("ok",)), tmp_path / "out"
+    args = ["--model", "tiny", "--data", d, "--out", out, "--max-new-tokens", 4, "--quiet"]
+    run_eval("tiny", str(d), str(out), limit=2, max_new_tokens=4, quiet=True)
+    log = out / "answers.jsonl"
+    first, second = log.read_text().splitlines()
+    for bad in ("[1, 2]", '{"key": "X/c/test/good/0.png#0"}', "{not json"):
+        log.write_text(f"{first}\n{bad}\n{second}\n")
+        msg = _cli_error(monkeypatch, eval_cli, *args)
+        assert msg.startswith(f"judo-eval: error: {log}:2: ") and "delete that line" in msg, msg
+    log.write_text(f"{first}\n{second}\n[1, 2]\n")                      # a whole last line is checked too
+    assert f"{log}:3: " in _cli_error(monkeypatch, eval_cli, *args)
