@@ -113,8 +113,8 @@ def score_answers(records: list,        # answer records (dicts) as in the answe
     kept = [r for r in asked if ok(r["answer"]) and ok(r["gold"])] if mode == "mmad" else asked
     t, empty = _tally(kept), (0.0 if mode == "mmad" else math.nan)
     acc = lambda d, k: 100 * t[d, k][0] / t[d, k][1] if t[d, k][1] else empty
-    datasets = list(dict.fromkeys(r["dataset"] for r in kept))
-    columns = [c for c in SCORE_COLUMNS if any(score_column(r["type"]) == c for r in kept)]
+    datasets = list(dict.fromkeys(r["dataset"] for r in asked))    # MMAD takes both from every answer, before it drops
+    columns = [c for c in SCORE_COLUMNS if any(score_column(r["type"]) == c for r in asked)]   # any: a column it empties scores 0
     table = {}
     for d in datasets:
         row = {c: acc(d, c) for c in columns}
