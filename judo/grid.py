@@ -4,15 +4,15 @@
 
 # %% ../nbs/01_grid.ipynb #9992bfbd
 from __future__ import annotations
-import functools, re
+import bisect, functools, re
 
 import numpy as np
 
 from .core import GRID_SIZE, COVERAGE_THRESH, NO_CELLS
 
 # %% auto #0
-__all__ = ['grid_edges', 'mask_to_cells', 'encode_cells', 'GridParseError', 'decode_cells', 'cells_to_mask', 'cell_scores',
-           'show_grid']
+__all__ = ['grid_edges', 'mask_to_cells', 'encode_cells', 'GridParseError', 'decode_cells', 'find_blocks', 'first_block',
+           'last_block', 'blocks_in_order', 'adjacent_blocks', 'cells_to_mask', 'cell_scores', 'show_grid']
 
 # %% ../nbs/01_grid.ipynb #c24dbd60
 def grid_edges(size: int, # image side in pixels
@@ -101,6 +101,12 @@ def _check(r: int, c: int, n: int, text: str) -> None:
     if not (1 <= r <= n and 1 <= c <= n):
         raise GridParseError(f"cell ({r},{c}) out of range 1..{n} in {text[:80]!r}")
 
+def _number(digits: str, n: int, text: str) -> int:
+    "A cell number's value; one of more than 9 digits (leading zeros aside) is out of range of any grid."
+    d = digits.lstrip("0") or "0"                      # int() itself refuses more than 4,300 digits
+    if len(d) > 9: raise GridParseError(f"cell number {d[:9]}… ({len(d)} digits) out of range 1..{n} in {text[:80]!r}")
+    return int(d)
+
 def _where_malformed(body: str) -> str:
     "The text where a cell list stops parsing (for the error message)."
     pos = 0
@@ -118,12 +124,94 @@ def decode_cells(text: str, # the text between <seg> and </seg>
     if _LIST_RE.fullmatch(body) is None:
         raise GridParseError(f"malformed cell list at {_where_malformed(body)!r} in {text[:80]!r}")
     for r, c, r2, c2 in _ITEM_RE.findall(body):
-        r, c = int(r), int(c); _check(r, c, n, text)
+        r, c = _number(r, n, text), _number(c, n, text); _check(r, c, n, text)
         if not r2: cells[r - 1, c - 1] = True; continue
-        r2, c2 = int(r2), int(c2); _check(r2, c2, n, text)
+        r2, c2 = _number(r2, n, text), _number(c2, n, text); _check(r2, c2, n, text)
         if r2 != r or c2 < c: raise GridParseError(f"range ({r},{c})-({r2},{c2}) must stay in one row, left to right")
         cells[r - 1, c - 1:c2] = True
     return cells
+
+# %% ../nbs/01_grid.ipynb #1bbda98d
+def find_blocks(text: str, # the text to scan
+                opening: str, # opening tag, e.g. '<seg>'
+                closing: str, # closing tag, e.g. '</seg>'
+                one_line: bool = False, # a block may not span a newline (the regex without re.S)
+                unclosed: bool = False # an opening tag without a closing tag starts a last block that runs to the end
+               ):
+    "Yield the (start, end) content spans that `re.finditer(opening + '(.*?)' + closing, text, re.S)` finds, in linear time."
+    if not opening or not closing: raise ValueError("opening and closing tags must not be empty")
+    if one_line and unclosed: raise ValueError("one_line and unclosed cannot be combined")
+    pos, eol, n = 0, -1, len(text)                 # eol: end of the current line (one_line only)
+    while (i := text.find(opening, pos)) >= 0:
+        start = i + len(opening)
+        if one_line and eol < start:
+            eol = text.find("\n", start)
+            if eol < 0: eol = n
+        j = text.find(closing, start, eol if one_line else n)
+        if j >= 0:
+            yield start, j; pos = j + len(closing); continue
+        if unclosed: yield start, n
+        if not one_line or eol == n: return          # no closing tag after this opening tag: none after any later one
+        pos = eol + 1                                  # no block can start on this line
+
+# %% ../nbs/01_grid.ipynb #aac0a132
+def first_block(text: str, opening: str, closing: str, # the text and its tags
+                one_line: bool = False # a block may not span a newline
+               ) -> str | None:
+    "The content of the first `opening…closing` block (as `re.search(opening + '(.*?)' + closing)`), or None."
+    for s, e in find_blocks(text, opening, closing, one_line): return text[s:e]
+    return None
+
+def last_block(text: str, opening: str, closing: str # the text and its tags
+              ) -> str | None:
+    "The content of the last block `find_blocks` yields (the last of `re.findall(opening + '(.*?)' + closing, text, re.S)`), or None."
+    span = None
+    for span in find_blocks(text, opening, closing): pass
+    return None if span is None else text[span[0]:span[1]]
+
+# %% ../nbs/01_grid.ipynb #df5a02c5
+_SPACE_RE = re.compile(r"\s*")
+
+def blocks_in_order(text: str, # the text to search
+                    tags # ((opening, closing), ...) in the required order
+                   ) -> bool:
+    "Whether the blocks appear in this order with anything between: `re.search('o1.*?c1.*?o2.*?c2…', text, re.S)`, linear."
+    pos = 0
+    for tag in (t for pair in tags for t in pair):
+        if (pos := text.find(tag, pos)) < 0: return False
+        pos += len(tag)                                # the earliest place of each tag leaves the most room for the rest
+    return True
+
+def _occurrences(text: str, s: str):
+    "Start of every occurrence of `s` in `text`, overlapping ones included."
+    i = text.find(s)
+    while i >= 0: yield i; i = text.find(s, i + 1)
+
+# %% ../nbs/01_grid.ipynb #11853b4f
+def _usable_closings(text: str, closing: str, next_opening: str, next_usable: list) -> list:
+    "Starts of `closing` that optional whitespace, `next_opening` and a block ending at one of `next_usable` can follow."
+    if not next_usable: return []
+    out = []
+    for x in _occurrences(text, closing):
+        t = _SPACE_RE.match(text, x + len(closing)).end()
+        if text.startswith(next_opening, t) and next_usable[-1] >= t + len(next_opening): out.append(x)
+    return out
+
+def adjacent_blocks(text: str, # the text to search
+                    tags # ((opening, closing), ...) in order; openings must not start with whitespace
+                   ) -> tuple | None:
+    "The groups of `re.search('o1(.*?)c1\\s*o2(.*?)c2…', text, re.S)`: the first run of blocks joined by whitespace; linear."
+    tags = list(tags)
+    usable = [list(_occurrences(text, tags[-1][1]))]                 # built from the last block backwards
+    for k in range(len(tags) - 2, -1, -1): usable.insert(0, _usable_closings(text, tags[k][1], tags[k + 1][0], usable[0]))
+    if (i := text.find(tags[0][0])) < 0: return None                  # the leftmost opening tag is the only start to try
+    out, start = [], i + len(tags[0][0])
+    for k, ((_, closing), ends) in enumerate(zip(tags, usable)):
+        j = bisect.bisect_left(ends, start)                          # lazy: the first usable closing tag
+        if j == len(ends): return None                               # (only possible for the first block)
+        out.append(text[start:ends[j]])
+        if k + 1 < len(tags): start = _SPACE_RE.match(text, ends[j] + len(closing)).end() + len(tags[k + 1][0])
+    return tuple(out)
 
 # %% ../nbs/01_grid.ipynb #06a7a1cc
 def cells_to_mask(cells: np.ndarray, # (n,n) bool grid

@@ -4,14 +4,16 @@
 
 # %% ../nbs/08_rewards.ipynb #deb9f30d
 from __future__ import annotations
-import functools, io, math, re
+import collections, functools, io, itertools, math, re, weakref
 from pathlib import Path
 
 import numpy as np
 from fastcore.basics import patch
 
-from .core import COVERAGE_THRESH, GRID_SIZE, IMAGE_SIZE, NO_CELLS, OPTION_LETTERS
-from .grid import GridParseError, decode_cells, encode_cells, mask_to_cells, show_grid
+from .core import (ANSWER_CLOSE, ANSWER_OPEN, COVERAGE_THRESH, GRID_SIZE, IMAGE_SIZE, NO_CELLS, OPTION_LETTERS,
+                      SEG_CLOSE, SEG_OPEN, THINK_CLOSE, THINK_OPEN)
+from .grid import (GridParseError, adjacent_blocks, blocks_in_order, decode_cells, encode_cells, first_block, last_block,
+                      mask_to_cells, show_grid)
 
 # %% auto #0
 __all__ = ['LETTER_RULES', 'accuracy_reward', 'structure_reward', 'seg_f1_reward', 'ENCODER_DTYPES', 'domain_reward', 'REWARDS',
@@ -33,20 +35,35 @@ def completion_text(completion) -> str:
         return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return content if isinstance(content, str) else ""
 
-# %% ../nbs/08_rewards.ipynb #9ac00107
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.S)
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.S)
-_SEG_RE = {"strict": re.compile(r"<seg>(.*?)</seg>", re.S), "paper": re.compile(r"<seg>(.*?)</seg>")}  # paper: one line
-_FORMAT_RE = re.compile(r"<seg>.*?</seg>.*?<think>.*?</think>.*?<answer>.*?</answer>", re.S)
-_FULL_RE = re.compile(r"<seg>(.*?)</seg>\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>", re.S)
+# %% ../nbs/08_rewards.ipynb #99a4e404
+def _rows(reward: str, # the reward's name, for the message
+          completions, **columns # the completions and the dataset columns the reward reads
+         ):
+    "zip(completions, *columns), after checking that every column has one value per completion."
+    for name, col in columns.items():
+        if len(col) != len(completions): raise ValueError(f"{reward}: {len(completions)} completions but {len(col)} {name} values")
+    return zip(completions, *columns.values())
 
-@functools.lru_cache(maxsize=16384)   # the five rewards parse the same texts in turn
+# %% ../nbs/08_rewards.ipynb #9ac00107
+_TAGS = {"seg": (SEG_OPEN, SEG_CLOSE), "think": (THINK_OPEN, THINK_CLOSE), "answer": (ANSWER_OPEN, ANSWER_CLOSE)}
+_ORDER = (_TAGS["seg"], _TAGS["think"], _TAGS["answer"])   # the output format's blocks, in order
+_CACHE_CHARS, _CACHE_SIZE = 8192, 1024                     # at most ~8 MB of cached text per helper
+
+def _cache_short_texts(f):
+    "`functools.lru_cache` for a function of (text, ...), skipped for texts longer than `_CACHE_CHARS`."
+    cached = functools.lru_cache(maxsize=_CACHE_SIZE)(f)
+    @functools.wraps(f)
+    def call(text, *args): return cached(text, *args) if text is None or len(text) <= _CACHE_CHARS else f(text, *args)
+    call.cache_clear, call.cache_info = cached.cache_clear, cached.cache_info
+    return call
+
+@_cache_short_texts   # the five rewards parse the same texts in turn
 def last_tag(text: str, # completion text
-             pattern: re.Pattern # one of the tag patterns
+             tag: str # 'seg', 'think' or 'answer'
             ) -> str | None:
-    "The stripped content of the last match of a tag pattern, or None."
-    found = pattern.findall(text)
-    return found[-1].strip() if found else None
+    "The stripped content of the last `<tag>…</tag>` block (the last of `re.findall('<tag>(.*?)</tag>', text, re.S)`), or None."
+    found = last_block(text, *_TAGS[tag])
+    return None if found is None else found.strip()
 
 # %% ../nbs/08_rewards.ipynb #5672e01c
 _PAPER_KEYWORDS = ["answer", "correct", "choose", "select", "right", "think", "believe", "should"]
@@ -62,17 +79,17 @@ def paper_letter(text: str | None # the text to read (the authors strip it first
     choices = re.findall(r"(?<![a-z])([A-D])(?![a-z])", text)
     if not choices: return None
     if len(choices) == 1: return choices[0]
-    scores = {c: 0 for c in choices}
-    for c in choices:                                   # duplicates are scored again, as in the original
+    scores = {}
+    for c, k in collections.Counter(choices).items():  # the original scores each mention again: k times the same score
         pos = text.rfind(c); context = text[max(0, pos - 20):pos + 20]
-        scores[c] += sum(k.upper() in context for k in _PAPER_KEYWORDS)
-        scores[c] += 2 * (pos > len(text) * 0.7) + (pos < len(text) - 1 and text[pos + 1] in "。.!！,，")
+        score = sum(w.upper() in context for w in _PAPER_KEYWORDS)
+        scores[c] = k * (score + 2 * (pos > len(text) * 0.7) + (pos < len(text) - 1 and text[pos + 1] in "。.!！,，"))
     return max(scores.items(), key=lambda x: x[1])[0]
 
 # %% ../nbs/08_rewards.ipynb #f72dd6cb
-_CAND_RE = re.compile(rf"(?<![A-Za-z0-9])([{OPTION_LETTERS}])(?![A-Za-z0-9])")
-_ARTICLE_NEXT_RE = re.compile(r"\s+[a-z]")
+_CAND_RE = re.compile(rf"(?<![A-Za-z0-9])([{OPTION_LETTERS}])(?![A-Za-z0-9])(?=(\s+[a-z])?)")   # group 2: a lower-case word follows
 _CUE_BEFORE_RE = re.compile(r"\b(?:answer|option|choice|choose|select|is)\s*:?\s*\(?$", re.I)
+_CUE_WORD_RE = re.compile(r"answer|option|choice|choose|select|is", re.I)                     # no cue word anywhere: nothing is cued
 
 def _cued(text: str, pos: int) -> bool:
     "An option cue ('answer is', 'option', ...) stands right before `pos`."
@@ -81,18 +98,17 @@ def _cued(text: str, pos: int) -> bool:
 def strict_letters(text: str # the text to read
                   ) -> list:
     "Option-letter mentions `(pos, letter)` in order, skipping the article 'A'."
-    out = []
-    for m in _CAND_RE.finditer(text or ""):
-        if m.group(1) == "A" and _ARTICLE_NEXT_RE.match(text, m.end()) and not _cued(text, m.start()): continue  # "A crack"
-        out.append((m.start(), m.group(1)))
-    return out
+    return [(m.start(), m[1]) for m in _CAND_RE.finditer(text or "")
+            if not (m[1] == "A" and m[2] and not _cued(text, m.start()))]                   # "A crack" is an article
 
 def _settle(text: str, found: list) -> str | None:
     "One letter from the mentions: the only one, else the last cued one, else the last one."
     if not found: return None
     if all(l == found[0][1] for _, l in found): return found[0][1]
-    cued = [l for p, l in found if _cued(text, p)]
-    return cued[-1] if cued else found[-1][1]
+    if _CUE_WORD_RE.search(text):
+        for p, l in reversed(found):
+            if _cued(text, p): return l
+    return found[-1][1]
 
 def strict_letter(text: str | None # the text to read
                  ) -> str | None:
@@ -102,7 +118,7 @@ def strict_letter(text: str | None # the text to read
 # %% ../nbs/08_rewards.ipynb #eee9504f
 LETTER_RULES = {"strict": strict_letter, "paper": paper_letter}
 
-@functools.lru_cache(maxsize=16384)
+@_cache_short_texts
 def extract_letter(text: str | None, # the text to read
                    letter_rule: str = "strict" # 'strict' (default, article-aware) or 'paper' (the authors' extractor)
                   ) -> str | None:
@@ -137,7 +153,7 @@ def _true_cells(text: str | None, n: int) -> np.ndarray:
     return cells
 
 # %% ../nbs/08_rewards.ipynb #8c5d7894
-@functools.lru_cache(maxsize=16384)
+@_cache_short_texts
 def _predicted_cells(payload: str, n: int) -> np.ndarray | None:
     "Decoded <seg> payload (cached, read-only), None when malformed or out of range."
     try: cells = decode_cells(payload, n)
@@ -145,9 +161,12 @@ def _predicted_cells(payload: str, n: int) -> np.ndarray | None:
     cells.flags.writeable = False
     return cells
 
+_DOMAIN_REWARDS = weakref.WeakSet()   # every DomainReward that cached reference embeddings
+
 def clear_reward_caches() -> None:
-    "Empty the per-text caches (parsed tags, letters, decoded cells); they only save repeated work."
+    "Empty every cache of the rewards: parsed tags, letters, decoded cells, and each DomainReward's reference embeddings."
     for f in (last_tag, extract_letter, think_letter, _true_cells, _predicted_cells): f.cache_clear()
+    for r in list(_DOMAIN_REWARDS): r._refs.clear()
 
 # %% ../nbs/08_rewards.ipynb #b80e9684
 class AccuracyReward:
@@ -156,8 +175,8 @@ class AccuracyReward:
         extract_letter("", letter_rule); self.letter_rule, self.__name__ = letter_rule, "accuracy_reward"
     def __call__(self, completions, solution, **kwargs) -> list[float]:
         out = []
-        for c, sol in zip(completions, solution, strict=True):
-            letter = extract_letter(last_tag(completion_text(c), _ANSWER_RE), self.letter_rule)
+        for c, sol in _rows(self.__name__, completions, solution=solution):
+            letter = extract_letter(last_tag(completion_text(c), "answer"), self.letter_rule)
             out.append(float(letter is not None and letter == str(sol).strip()))
         return out
     def __repr__(self): return f"AccuracyReward(letter_rule={self.letter_rule!r})"
@@ -167,7 +186,7 @@ accuracy_reward = AccuracyReward()
 # %% ../nbs/08_rewards.ipynb #d5870b1e
 def format_reward(completions, **kwargs) -> list[float]:
     "0.2 when <seg>, <think> and <answer> blocks appear in that order, else 0.0."
-    return [0.2 if _FORMAT_RE.search(completion_text(c)) else 0.0 for c in completions]
+    return [0.2 if blocks_in_order(completion_text(c), _ORDER) else 0.0 for c in completions]
 
 # %% ../nbs/08_rewards.ipynb #31cc7acf
 def roam_value(think_letter: str | None, # letter found in the think, or None
@@ -182,7 +201,7 @@ def roam_value(think_letter: str | None, # letter found in the think, or None
     return 0.0
 
 # %% ../nbs/08_rewards.ipynb #10c20e36
-@functools.lru_cache(maxsize=16384)
+@_cache_short_texts
 def think_letter(think: str, # the stripped <think> content
                  letter_rule: str = "strict" # 'strict' or 'paper'
                 ) -> tuple:
@@ -204,7 +223,7 @@ class StructureReward:
         extract_letter("", letter_rule); self.letter_rule, self.__name__ = letter_rule, "structure_reward"
     def score(self, text: str, solution: str) -> float:
         "The structure reward of one completion text."
-        think, answer = last_tag(text, _THINK_RE), last_tag(text, _ANSWER_RE)
+        think, answer = last_tag(text, "think"), last_tag(text, "answer")
         a = extract_letter(answer, self.letter_rule)
         if not think: return roam_value(None, a, solution)
         t, lazy, early = think_letter(think, self.letter_rule)
@@ -212,7 +231,7 @@ class StructureReward:
         r = roam_value(t, a, solution)
         return min(r, 0.2) if early else r
     def __call__(self, completions, solution, **kwargs) -> list[float]:
-        return [self.score(completion_text(c), str(s).strip()) for c, s in zip(completions, solution, strict=True)]
+        return [self.score(completion_text(c), str(s).strip()) for c, s in _rows(self.__name__, completions, solution=solution)]
     def __repr__(self): return f"StructureReward(letter_rule={self.letter_rule!r})"
 
 structure_reward = StructureReward()
@@ -233,18 +252,20 @@ def show_structure_table(letters: str = "ABC", # gold letter first, then wrong o
     return ax
 
 # %% ../nbs/08_rewards.ipynb #a4f8bbfe
+_SEG_ONE_LINE = {"strict": False, "paper": True}   # the authors' <seg> regex has no re.S: a block on one line
+
 class SegF1Reward:
     "1 for agreeing on no cells, 0.2 + 0.8*F1 for two non-empty cell sets, 0 otherwise or for malformed <seg> text."
     def __init__(self, n: int = GRID_SIZE, # cells per side
                  seg_rule: str = "strict"): # 'strict' (missing/empty <seg> scores 0) or 'paper' (read as None)
-        if seg_rule not in _SEG_RE: raise ValueError(f"seg_rule must be one of {sorted(_SEG_RE)}, got {seg_rule!r}")
+        if seg_rule not in _SEG_ONE_LINE: raise ValueError(f"seg_rule must be one of {sorted(_SEG_ONE_LINE)}, got {seg_rule!r}")
         self.n, self.seg_rule, self.__name__ = n, seg_rule, "seg_f1_reward"
     def predicted(self, text: str) -> np.ndarray | None:
         "Cells of the first <seg> block, or None when it is missing or malformed."
-        m = _SEG_RE[self.seg_rule].search(text)
-        if m is None or (self.seg_rule == "paper" and not m.group(1).strip()):
+        payload = first_block(text, SEG_OPEN, SEG_CLOSE, one_line=_SEG_ONE_LINE[self.seg_rule])
+        if payload is None or (self.seg_rule == "paper" and not payload.strip()):
             return np.zeros((self.n, self.n), bool) if self.seg_rule == "paper" else None
-        return _predicted_cells(m.group(1), self.n)
+        return _predicted_cells(payload, self.n)
     def score(self, text: str, gt_cells: str | None) -> float:
         "The seg_f1 reward of one completion text against `gt_cells` text."
         pred, true = self.predicted(text), _true_cells(gt_cells, self.n)
@@ -255,7 +276,7 @@ class SegF1Reward:
         tp = np.count_nonzero(pred & true)
         return float(0.2 + 0.8 * (2 * tp / (np_ + nt)))      # F1 = 2TP / (|pred| + |true|)
     def __call__(self, completions, gt_cells, **kwargs) -> list[float]:
-        return [self.score(completion_text(c), g) for c, g in zip(completions, gt_cells, strict=True)]
+        return [self.score(completion_text(c), g) for c, g in _rows(self.__name__, completions, gt_cells=gt_cells)]
     def __repr__(self): return f"SegF1Reward(n={self.n}, seg_rule={self.seg_rule!r})"
 
 seg_f1_reward = SegF1Reward()
@@ -305,15 +326,19 @@ def load_encoder(encoder: str | None = None, # sentence-transformers path or nam
     return model
 
 # %% ../nbs/08_rewards.ipynb #1f2a1e2f
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")   # UTF-8 cannot encode them; the tokenizer raises on them
+
 class DomainReward:
     "0.1 * cosine(embed(think), embed(domain_gt)) when seg/think/answer parse, else 0; batched, references cached, each distinct think embedded once."
     def __init__(self, encoder=None, # path/name, an object with `.encode`, or None for the bundled all-MiniLM-L6-v2
                  device: str | None = None, # encoder device; None: sentence-transformers' choice
                  batch_size: int = 64, # texts per encoder forward pass
                  scale: float = 0.1, # the paper's weight
-                 dtype: str = "float32"): # encoder weights: 'float32' (exact) or 'bfloat16' (faster; rewards within ~1e-3)
+                 dtype: str = "float32", # encoder weights: 'float32' (exact) or 'bfloat16' (faster; rewards within ~1e-3)
+                 max_refs: int = 4096): # reference embeddings kept in the cache
         check_encoder_dtype(dtype, "domain reward encoder dtype")   # now, not when the encoder first loads
         self.encoder, self.device, self.batch_size, self.scale, self.dtype = encoder, device, batch_size, scale, dtype
+        self.max_refs = max_refs
         self.__name__, self._model, self._refs = "domain_reward", None, {}
     @property
     def model(self):
@@ -322,8 +347,8 @@ class DomainReward:
             self._model = self.encoder if hasattr(self.encoder, "encode") else load_encoder(self.encoder, self.device, self.dtype)
         return self._model
     def embed(self, texts: list[str]) -> np.ndarray:
-        "Unit-norm embeddings (len(texts), D) in one batched call."
-        e = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
+        "Unit-norm embeddings (len(texts), D) in one batched call; lone surrogates are read as U+FFFD."
+        e = self.model.encode([_SURROGATE_RE.sub("\ufffd", t) for t in texts], batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
                               show_progress_bar=False)
         return np.asarray(e, dtype=np.float32).reshape(len(texts), -1)
     def __getstate__(self): return {**self.__dict__, "_model": None, "_refs": {}}   # reload on first use
@@ -331,18 +356,27 @@ class DomainReward:
 
 # %% ../nbs/08_rewards.ipynb #ad5d41cf
 @patch
+def reference_embeddings(self: DomainReward, refs: list) -> dict:
+    "{reference: embedding} for the distinct `refs`; short ones are cached, at most `max_refs` (oldest dropped first)."
+    out = {d: self._refs[d] for d in dict.fromkeys(refs) if d in self._refs}
+    new = [d for d in dict.fromkeys(refs) if d not in out]
+    if new: out.update(zip(new, self.embed(new)))
+    self._refs.update((d, out[d]) for d in new if len(d) <= _CACHE_CHARS); _DOMAIN_REWARDS.add(self)
+    for d in list(itertools.islice(self._refs, max(0, len(self._refs) - self.max_refs))): del self._refs[d]
+    return out
+
+@patch
 def __call__(self: DomainReward, completions, domain_gt, **kwargs) -> list[float]:
     out, idx, thinks, refs = [0.0] * len(completions), [], [], []
-    for i, (c, d) in enumerate(zip(completions, domain_gt, strict=True)):
+    for i, (c, d) in enumerate(_rows(self.__name__, completions, domain_gt=domain_gt)):
         text = completion_text(c)
-        if not (isinstance(d, str) and d.strip()) or not _FULL_RE.search(text): continue
-        idx.append(i); thinks.append(last_tag(text, _THINK_RE)); refs.append(d)
+        if not (isinstance(d, str) and d.strip()) or adjacent_blocks(text, _ORDER) is None: continue   # <seg>…</seg>\s*<think>…
+        idx.append(i); thinks.append(last_tag(text, "think")); refs.append(d)
     if not idx: return out
-    new = [d for d in dict.fromkeys(refs) if d not in self._refs]
-    if new: self._refs.update(zip(new, self.embed(new)))
+    ref = self.reference_embeddings(refs)
     uniq = list(dict.fromkeys(thinks))                     # a group often repeats a <think>: embed each text once
     got = dict(zip(uniq, self.embed(uniq)))
-    sims = np.einsum("id,id->i", np.stack([got[t] for t in thinks]), np.stack([self._refs[d] for d in refs]))   # (B,)
+    sims = np.einsum("id,id->i", np.stack([got[t] for t in thinks]), np.stack([ref[d] for d in refs]))   # (B,)
     for i, s in zip(idx, sims): out[i] = self.scale * min(1.0, max(-1.0, float(np.nan_to_num(s))))  # clip float32 rounding
     return out
 
