@@ -14,7 +14,7 @@ from fastcore.script import anno_parser
 
 from .core import (SCORE_COLUMNS, SCORE_ABBREV, MMAD_DATASETS, GRID_SIZE, IMAGE_SIZE, NO_CELLS, MMAD_TEMPLATE_PREFIX,
                        Question, score_column, JudoDataError, cli_errors, get_logger)
-from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
+from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, find_blocks, mask_to_cells
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
 from .pairing import pick_reference, reference_candidates, rank_by_similarity, grpo_prompt_messages, mmad_messages
@@ -51,8 +51,10 @@ def extract_letter(text: str,          # free text that should name one option
 # %% ../nbs/10_evaluate.ipynb #f14f51d3
 def _block(text: str, tag: str, last: bool = False) -> str | None:
     "Inner text of the first (or last) `<tag>...</tag>` block; an unclosed last tag runs to the end of the text."
-    found = re.findall(rf"<{tag}>(.*?)(?:</{tag}>|$)", text, re.S)
-    return (found[-1] if last else found[0]).strip() if found else None
+    span = None
+    for span in find_blocks(text, f"<{tag}>", f"</{tag}>", unclosed=True):   # linear in the text
+        if not last: break
+    return text[span[0]:span[1]].strip() if span else None
 
 def parse_output(text: str,                 # raw model output
                  options: dict | None = None # {letter: option text}, for the extractor's last resort

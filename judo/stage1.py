@@ -15,7 +15,7 @@ from PIL import Image
 from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, JudoDataError,
                        Sample, cli_errors, get_logger, seed_everything)
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
-from .grid import GridParseError, cell_scores, decode_cells, encode_cells, show_grid
+from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
 from .pairing import pick_reference, stage1_messages
 from .models import build_tiny_vlm, generate_text, load_vlm
 from .synth import read_synth, synth_dataset
@@ -415,15 +415,13 @@ def sft_cli(prog: str,         # the console script's name (for its one-line err
     return s
 
 # %% ../nbs/06_stage1.ipynb #ad7633fb
-_SEG = re.compile(re.escape(SEG_OPEN) + r"(.*?)" + re.escape(SEG_CLOSE), re.S)
-
 def parse_seg(text: str, # a model reply
               n: int     # grid cells per side
              ) -> np.ndarray | None:
-    "The (n, n) cells of the first `<seg>…</seg>` block, or None when there is none or it does not parse."
-    m = _SEG.search(text)
-    if m is None: return None
-    try: return decode_cells(m.group(1).strip(), n)
+    "The (n, n) cells of the first `<seg>…</seg>` block, or None when there is none or it does not parse (linear in the text)."
+    payload = first_block(text, SEG_OPEN, SEG_CLOSE)
+    if payload is None: return None
+    try: return decode_cells(payload.strip(), n)
     except GridParseError: return None
 
 # %% ../nbs/06_stage1.ipynb #48c87b55
