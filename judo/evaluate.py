@@ -14,56 +14,21 @@ from fastcore.script import anno_parser
 
 from .core import (SCORE_COLUMNS, SCORE_ABBREV, MMAD_DATASETS, GRID_SIZE, IMAGE_SIZE, NO_CELLS, MMAD_TEMPLATE_PREFIX,
                        Question, score_column, JudoDataError, cli_errors, get_logger)
-from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, find_blocks, mask_to_cells
+from .answers import read_answer
+from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
 from .pairing import pick_reference, reference_candidates, rank_by_similarity, grpo_prompt_messages, mmad_messages
 
 # %% auto #0
-__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'extract_letter', 'parse_output', 'Scores', 'score_answers',
-           'scores_markdown', 'headline', 'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers',
-           'append_answers', 'read_exclude', 'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates',
-           'check_samples', 'broken_masks', 'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate',
-           'dataset_geometry', 'report', 'run_eval', 'parse_cli', 'eval_cli']
+__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score_answers', 'scores_markdown', 'headline',
+           'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude',
+           'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks',
+           'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report',
+           'run_eval', 'parse_cli', 'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
-_LETTER = re.compile(r"(?<![A-Za-z0-9_])([A-E])(?![A-Za-z0-9_])")
-_OPTION_VERBS = {"is", "was", "seems", "appears", "would", "should", "and", "or", "matches", "fits", "best", "correct"}
-
-def _is_article(text: str, m: re.Match) -> bool:
-    "True when the 'A' matched at `m` reads as the English article ('A scratch ...')."
-    nxt = re.match(r"\s+([a-z]+)", text[m.end():])
-    return m.group(1) == "A" and nxt is not None and nxt.group(1) not in _OPTION_VERBS
-
-# %% ../nbs/10_evaluate.ipynb #5c7b0d3a
-def extract_letter(text: str,          # free text that should name one option
-                   options: dict | None = None  # {letter: option text}; used only when no letter is found
-                  ) -> str | None:
-    "The last option letter A-E in `text` (the article 'A' excluded), else the one option it quotes, else None."
-    letters = [m.group(1) for m in _LETTER.finditer(text or "") if not _is_article(text, m)]
-    if letters: return letters[-1]
-    norm = lambda s: " ".join(re.findall(r"[a-z0-9]+", str(s).lower()))
-    t = norm(text)
-    hits = [k for k, v in (options or {}).items() if norm(v) == t or (len(norm(v).split()) >= 3 and f" {norm(v)} " in f" {t} ")]
-    return hits[0] if len(hits) == 1 else None
-
-# %% ../nbs/10_evaluate.ipynb #f14f51d3
-def _block(text: str, tag: str, last: bool = False) -> str | None:
-    "Inner text of the first (or last) `<tag>...</tag>` block; an unclosed last tag runs to the end of the text."
-    span = None
-    for span in find_blocks(text, f"<{tag}>", f"</{tag}>", unclosed=True):   # linear in the text
-        if not last: break
-    return text[span[0]:span[1]].strip() if span else None
-
-def parse_output(text: str,                 # raw model output
-                 options: dict | None = None # {letter: option text}, for the extractor's last resort
-                ) -> dict:
-    "Split an output into `seg`, `think`, `answer` (letter or None) and where the answer came from (`tag`/`free`)."
-    seg, think, ans = _block(text, "seg"), _block(text, "think"), _block(text, "answer", last=True)
-    if ans is not None: return dict(seg=seg, think=think, answer=extract_letter(ans, options), answer_source="tag")
-    rest = re.sub(r"<(seg|think)>.*?(?:</\1>|$)", " ", text, flags=re.S)
-    return dict(seg=seg, think=think, answer=extract_letter(rest, options), answer_source="free")
 
 # %% ../nbs/10_evaluate.ipynb #9afa2258
 AD = "Anomaly Detection"
@@ -449,7 +414,8 @@ def finish_record(job: dict,        # from `plan_questions`
                  ) -> dict:
     "The answer record of one question: the job's fields, the raw output, its parsed parts and seg scores (or why none)."
     rec = {k: v for k, v in job.items() if k != "sample"}
-    rec.update(raw=raw, **parse_output(raw, job["options"]), seg_scores=None, seg_skipped=None)
+    rec.update(raw=raw, **read_answer(raw, free_text=job["prompt"] == "mmad", options=job["options"]), seg_scores=None,
+               seg_skipped=None)
     if truth is not None:
         t = truth(job["sample"])
         if isinstance(t, str): rec["seg_skipped"] = t

@@ -14,6 +14,7 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, S
                        THINK_OPEN, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
 from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
                        validate_samples)
+from .models import LORA_TARGETS
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference
 from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs, true_cells_text
 
@@ -192,8 +193,8 @@ class GRPOArgs:
     lora_r: int = field(default=16, metadata=_help("LoRA rank"))
     lora_alpha: int = field(default=32, metadata=_help("LoRA alpha"))
     lora_dropout: float = field(default=0.05, metadata=_help("LoRA dropout"))
-    lora_target_modules: str = field(default=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)",
-                                     metadata=_help("regex of the modules that get adapters (default: the language model's projections)"))
+    lora_target_modules: str = field(default=LORA_TARGETS, metadata=_help(
+        "regex of the modules that get adapters (default: the language model's projections, as in Stage 1 and 2)"))
     strict: bool = field(default=False, metadata=_help("fail at the first broken image or mask instead of skipping it (skips are counted on stderr)"))
     resume: bool = field(default=True, metadata=_help("resume from the last checkpoint-* in output_dir when there is one"))
     torch_threads: int | None = field(default=None, metadata=_help(

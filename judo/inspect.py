@@ -13,7 +13,8 @@ from .data import IMAGE_EXTS, load_image, load_mask
 from .grid import GridParseError, decode_cells, mask_to_cells, show_grid
 from .pairing import pick_reference, grpo_prompt_messages
 from .models import generate_text
-from .evaluate import parse_output, parse_cli
+from .answers import read_answer
+from .evaluate import parse_cli
 
 # %% auto #0
 __all__ = ['DETECTION_QUESTION', 'DETECTION_OPTIONS', 'choose_reference', 'inspect_one', 'show_inspection', 'save_inspection',
@@ -66,7 +67,7 @@ def inspect_one(model, processor,          # from `judo.models.load_vlm`
     opts = dict(options or DETECTION_OPTIONS)
     q = Question(question, opts, sorted(opts)[0], "Anomaly Detection")
     raw = raw if raw is not None else _ask(model, processor, query, ref, q, category, n, size)
-    p = parse_output(raw, opts)
+    p = read_answer(raw)
     try: cells, err = decode_cells(p["seg"] if p["seg"] is not None else "", n), None
     except GridParseError as e: cells, err = None, str(e)
     res = dict(answer=p["answer"], answer_text=opts.get(p["answer"]), reasoning=p["think"], cells=cells, seg=p["seg"],

@@ -82,7 +82,8 @@ def resolve_model(name_or_path: str | Path, # local folder or hub id
     return check_model_folder(snap, trust_remote_code)
 
 # %% ../nbs/05_models.ipynb #f290a410
-LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"   # every stage's LoRA default: the
+# language model's projections; the paper fine-tunes all weights, the vision tower stays frozen under LoRA here
 
 def lora_config(lora # a `peft.LoraConfig`, or a dict of its fields
                ):

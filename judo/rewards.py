@@ -14,26 +14,15 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, COVERAGE_THRESH, GRID_SIZE, IMAGE_
                       SEG_CLOSE, SEG_OPEN, THINK_CLOSE, THINK_OPEN)
 from .grid import (GridParseError, adjacent_blocks, blocks_in_order, decode_cells, encode_cells, first_block, last_block,
                       mask_to_cells, show_grid)
+from .answers import (LETTER_RULES, _CACHE_CHARS, _ORDER, _TAGS, _cache_short_texts, _settle, answer_letter, completion_text,
+                          extract_letter, last_tag, paper_letter, strict_letters)
 
 # %% auto #0
-__all__ = ['LETTER_RULES', 'accuracy_reward', 'structure_reward', 'seg_f1_reward', 'ENCODER_DTYPES', 'domain_reward', 'REWARDS',
-           'REWARD_RANGES', 'completion_text', 'last_tag', 'paper_letter', 'strict_letters', 'strict_letter',
-           'extract_letter', 'true_cells_text', 'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value',
-           'think_letter', 'StructureReward', 'show_structure_table', 'SegF1Reward', 'show_seg_slide',
-           'default_encoder_path', 'check_encoder_dtype', 'load_encoder', 'DomainReward', 'reward_funcs',
-           'score_completion', 'show_rewards', 'reward_explorer']
-
-# %% ../nbs/08_rewards.ipynb #28fb0563
-def completion_text(completion) -> str:
-    "The assistant's text from a plain string or a TRL conversational completion; '' for anything else."
-    if isinstance(completion, str): return completion
-    if isinstance(completion, dict): completion = [completion]
-    if not isinstance(completion, (list, tuple)) or not completion: return ""
-    last = completion[-1]
-    content = last.get("content", "") if isinstance(last, dict) else last
-    if isinstance(content, (list, tuple)):
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return content if isinstance(content, str) else ""
+__all__ = ['accuracy_reward', 'structure_reward', 'seg_f1_reward', 'ENCODER_DTYPES', 'domain_reward', 'REWARDS', 'REWARD_RANGES',
+           'true_cells_text', 'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value', 'think_letter',
+           'StructureReward', 'show_structure_table', 'SegF1Reward', 'show_seg_slide', 'default_encoder_path',
+           'check_encoder_dtype', 'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards',
+           'reward_explorer']
 
 # %% ../nbs/08_rewards.ipynb #99a4e404
 def _rows(reward: str, # the reward's name, for the message
@@ -43,88 +32,6 @@ def _rows(reward: str, # the reward's name, for the message
     for name, col in columns.items():
         if len(col) != len(completions): raise ValueError(f"{reward}: {len(completions)} completions but {len(col)} {name} values")
     return zip(completions, *columns.values())
-
-# %% ../nbs/08_rewards.ipynb #9ac00107
-_TAGS = {"seg": (SEG_OPEN, SEG_CLOSE), "think": (THINK_OPEN, THINK_CLOSE), "answer": (ANSWER_OPEN, ANSWER_CLOSE)}
-_ORDER = (_TAGS["seg"], _TAGS["think"], _TAGS["answer"])   # the output format's blocks, in order
-_CACHE_CHARS, _CACHE_SIZE = 8192, 1024                     # at most ~8 MB of cached text per helper
-
-def _cache_short_texts(f):
-    "`functools.lru_cache` for a function of (text, ...), skipped for texts longer than `_CACHE_CHARS`."
-    cached = functools.lru_cache(maxsize=_CACHE_SIZE)(f)
-    @functools.wraps(f)
-    def call(text, *args): return cached(text, *args) if text is None or len(text) <= _CACHE_CHARS else f(text, *args)
-    call.cache_clear, call.cache_info = cached.cache_clear, cached.cache_info
-    return call
-
-@_cache_short_texts   # the five rewards parse the same texts in turn
-def last_tag(text: str, # completion text
-             tag: str # 'seg', 'think' or 'answer'
-            ) -> str | None:
-    "The stripped content of the last `<tag>…</tag>` block (the last of `re.findall('<tag>(.*?)</tag>', text, re.S)`), or None."
-    found = last_block(text, *_TAGS[tag])
-    return None if found is None else found.strip()
-
-# %% ../nbs/08_rewards.ipynb #5672e01c
-_PAPER_KEYWORDS = ["answer", "correct", "choose", "select", "right", "think", "believe", "should"]
-
-def paper_letter(text: str | None # the text to read (the authors strip it first)
-                ) -> str | None:
-    "The authors' `extract_choice` rebuilt with the same behaviour (A-D; counts the article 'A')."
-    if not text: return None
-    text = re.sub(r"\s+", " ", text)
-    if len(text) < 3:
-        text = re.sub(r"[^\w\s]", "", text)
-        return text[0] if text else None
-    choices = re.findall(r"(?<![a-z])([A-D])(?![a-z])", text)
-    if not choices: return None
-    if len(choices) == 1: return choices[0]
-    scores = {}
-    for c, k in collections.Counter(choices).items():  # the original scores each mention again: k times the same score
-        pos = text.rfind(c); context = text[max(0, pos - 20):pos + 20]
-        score = sum(w.upper() in context for w in _PAPER_KEYWORDS)
-        scores[c] = k * (score + 2 * (pos > len(text) * 0.7) + (pos < len(text) - 1 and text[pos + 1] in "。.!！,，"))
-    return max(scores.items(), key=lambda x: x[1])[0]
-
-# %% ../nbs/08_rewards.ipynb #f72dd6cb
-_CAND_RE = re.compile(rf"(?<![A-Za-z0-9])([{OPTION_LETTERS}])(?![A-Za-z0-9])(?=(\s+[a-z])?)")   # group 2: a lower-case word follows
-_CUE_BEFORE_RE = re.compile(r"\b(?:answer|option|choice|choose|select|is)\s*:?\s*\(?$", re.I)
-_CUE_WORD_RE = re.compile(r"answer|option|choice|choose|select|is", re.I)                     # no cue word anywhere: nothing is cued
-
-def _cued(text: str, pos: int) -> bool:
-    "An option cue ('answer is', 'option', ...) stands right before `pos`."
-    return _CUE_BEFORE_RE.search(text[max(0, pos - 12):pos].rstrip()) is not None
-
-def strict_letters(text: str # the text to read
-                  ) -> list:
-    "Option-letter mentions `(pos, letter)` in order, skipping the article 'A'."
-    return [(m.start(), m[1]) for m in _CAND_RE.finditer(text or "")
-            if not (m[1] == "A" and m[2] and not _cued(text, m.start()))]                   # "A crack" is an article
-
-def _settle(text: str, found: list) -> str | None:
-    "One letter from the mentions: the only one, else the last cued one, else the last one."
-    if not found: return None
-    if all(l == found[0][1] for _, l in found): return found[0][1]
-    if _CUE_WORD_RE.search(text):
-        for p, l in reversed(found):
-            if _cued(text, p): return l
-    return found[-1][1]
-
-def strict_letter(text: str | None # the text to read
-                 ) -> str | None:
-    "The option letter a text settles on: the last cued mention, else the last mention; None if there is none."
-    return _settle(text or "", strict_letters(text or ""))
-
-# %% ../nbs/08_rewards.ipynb #eee9504f
-LETTER_RULES = {"strict": strict_letter, "paper": paper_letter}
-
-@_cache_short_texts
-def extract_letter(text: str | None, # the text to read
-                   letter_rule: str = "strict" # 'strict' (default, article-aware) or 'paper' (the authors' extractor)
-                  ) -> str | None:
-    "The option letter in a text under the named rule."
-    if letter_rule not in LETTER_RULES: raise ValueError(f"letter_rule must be one of {sorted(LETTER_RULES)}, got {letter_rule!r}")
-    return LETTER_RULES[letter_rule](text)
 
 # %% ../nbs/08_rewards.ipynb #4be19b12
 def true_cells_text(mask, # mask file path, (H,W[,C]) array, or None for a normal image
@@ -176,7 +83,7 @@ class AccuracyReward:
     def __call__(self, completions, solution, **kwargs) -> list[float]:
         out = []
         for c, sol in _rows(self.__name__, completions, solution=solution):
-            letter = extract_letter(last_tag(completion_text(c), "answer"), self.letter_rule)
+            letter = answer_letter(c, self.letter_rule)        # the letter MMAD scoring counts (judo.answers)
             out.append(float(letter is not None and letter == str(sol).strip()))
         return out
     def __repr__(self): return f"AccuracyReward(letter_rule={self.letter_rule!r})"

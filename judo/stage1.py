@@ -17,7 +17,7 @@ from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, S
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
 from .pairing import pick_reference, stage1_messages
-from .models import build_tiny_vlm, generate_text, load_vlm
+from .models import LORA_TARGETS, build_tiny_vlm, generate_text, load_vlm, lora_config
 from .synth import read_synth, synth_dataset
 
 _log = get_logger("judo.stage1")
@@ -197,8 +197,8 @@ class SFTModelArgs:
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: str = field(default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                                     metadata={"help": "Comma-separated module names to adapt, or 'all-linear'."})
+    lora_target_modules: str = field(default=LORA_TARGETS, metadata={"help": "Modules to adapt: a regex (default: the language "
+        "model's attention and MLP projections; the vision tower stays frozen), comma-separated names, or 'all-linear'."})
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
     strict: bool = field(default=False, metadata={"help": "Fail at the first bad data row instead of reporting and skipping it."})
@@ -220,13 +220,11 @@ def model_path(name: str # 'tiny', 'tiny:<kind>', a folder or a hub id
     return name
 
 def peft_config(args: SFTModelArgs):
-    "A LoRA config for causal-LM training, or None without LoRA."
+    "The LoRA config of `judo.models.lora_config` from the stage's fields, or None without LoRA."
     if not args.use_lora: return None
-    from peft import LoraConfig
-    targets = args.lora_target_modules if args.lora_target_modules == "all-linear" else \
-              [m.strip() for m in args.lora_target_modules.split(",") if m.strip()]
-    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+    t = args.lora_target_modules
+    targets = [m.strip() for m in t.split(",") if m.strip()] if "," in t else t   # names, or one regex / 'all-linear'
+    return lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets))
 
 def load_stage_model(args: SFTModelArgs):
     "`(model, processor)` to fine-tune (LoRA is added by the trainer)."

@@ -247,3 +247,32 @@ def test_bad_answers_line_names_file_and_line(tmp_path, monkeypatch):
         assert msg.startswith(f"judo-eval: error: {log}:2: ") and "delete that line" in msg, msg
     log.write_text(f"{first}\n{second}\n[1, 2]\n")                      # a whole last line is checked too
     assert f"{log}:3: " in _cli_error(monkeypatch, eval_cli, *args)
+
+
+# ---- one reader: the accuracy reward is 1 exactly when the evaluation scores the answer right ----
+
+AGREEMENT_CASES = [
+    "<seg> None </seg>\n<think> fine </think>\n<answer>A</answer>", "<answer>A is correct.</answer>", "A is correct.",
+    "The answer: A scratch", "<answer>The answer: A scratch</answer>", "<answer>A crack</answer>", "<answer>A</answer>",
+    "<answer>B</answer> then <answer>A</answer>", "<answer>B", "<seg> None </seg><think> A </think>",
+    "<answer> option C </answer>", "<answer>E</answer>", "<answer>A. Yes.</answer>", "<answer>Option A fits best</answer>",
+    "<answer>I pick C over B</answer>", "", "<answer></answer>", "<answer>a</answer>",
+    [{"role": "assistant", "content": "<answer>B</answer>"}],
+    [{"role": "assistant", "content": [{"type": "text", "text": "<answer>C is correct</answer>"}]}]]
+
+
+def test_accuracy_reward_is_one_exactly_when_evaluation_scores_right():
+    from judo.answers import completion_text
+    from judo.evaluate import finish_record
+    from judo.rewards import AccuracyReward
+    reward, n_right = AccuracyReward(), 0     # the default letter rule, the one evaluation reads
+    for c in AGREEMENT_CASES:
+        for gold in "ABC":
+            job = dict(key="k", image="X/cap/test/crack/0.png", dataset="X", type="Defect Classification", gold=gold,
+                       options={"A": "A crack.", "B": "A dent.", "C": "Nothing."}, prompt="judo")
+            right = score_answers([finish_record(job, completion_text(c))]).table["X"]["Defect Classification"] == 100
+            assert right == (reward([c], solution=[gold]) == [1.0]), (c, gold)
+            n_right += right
+    assert 8 <= n_right < len(AGREEMENT_CASES)                  # the table has right and wrong answers
+    # the cases, read the same way by both
+    assert AccuracyReward()(["<answer>A is correct.</answer>", "The answer: A scratch"], solution=["A", "A"]) == [1.0, 0.0]

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import judo.answers as A
 import judo.rewards as R
+from judo.answers import last_tag, paper_letter, strict_letter
 from judo.rewards import (REWARD_RANGES, AccuracyReward, DomainReward, SegF1Reward, StructureReward, clear_reward_caches,
-                          default_encoder_path, format_reward, last_tag, paper_letter, reward_funcs, strict_letter,
-                          true_cells_text)
+                          default_encoder_path, format_reward, reward_funcs, true_cells_text)
 
 # ---------------------------------------------------------------- completions of every kind
 _pieces = st.sampled_from(["<seg>", "</seg>", "<think>", "</think>", "<answer>", "</answer>", "None", "(1,1)",
@@ -99,16 +100,17 @@ def test_tags_are_read_as_the_regexes_read_them(text):
     DomainReward(rec)([text], domain_gt=["ref"])
     assert rec.seen == ([] if m is None else ["ref", OLD_TAG_RE["think"].findall(text)[-1].strip()])
 
-# the letter extractors as they were before they were made linear: the reference
-_OLD_CAND_RE, _OLD_ARTICLE_RE = re.compile(r"(?<![A-Za-z0-9])([ABCDEFGH])(?![A-Za-z0-9])"), re.compile(r"\s+[a-z]")
+# the letter extractors as they were before they were made linear (and, strict, with the option verbs): the reference
+_OLD_CAND_RE, _OLD_ARTICLE_RE = re.compile(r"(?<![A-Za-z0-9])([ABCDEFGH])(?![A-Za-z0-9])"), re.compile(r"\s+([a-z]+)")
 def _old_strict_letter(text):
     text, found = text or "", []
     for m in _OLD_CAND_RE.finditer(text):
-        if m.group(1) == "A" and _OLD_ARTICLE_RE.match(text, m.end()) and not R._cued(text, m.start()): continue
+        w = _OLD_ARTICLE_RE.match(text, m.end())
+        if m.group(1) == "A" and w and w.group(1) not in A._OPTION_VERBS and not A._cued(text, m.start()): continue
         found.append((m.start(), m.group(1)))
     if not found: return None
     if all(l == found[0][1] for _, l in found): return found[0][1]
-    cued = [l for p, l in found if R._cued(text, p)]
+    cued = [l for p, l in found if A._cued(text, p)]
     return cued[-1] if cued else found[-1][1]
 
 def _old_paper_letter(text):
@@ -122,12 +124,13 @@ def _old_paper_letter(text):
     scores = {c: 0 for c in choices}
     for c in choices:
         pos = text.rfind(c); context = text[max(0, pos - 20):pos + 20]
-        scores[c] += sum(k.upper() in context for k in R._PAPER_KEYWORDS)
+        scores[c] += sum(k.upper() in context for k in A._PAPER_KEYWORDS)
         scores[c] += 2 * (pos > len(text) * 0.7) + (pos < len(text) - 1 and text[pos + 1] in "。.!！,，")
     return max(scores.items(), key=lambda x: x[1])[0]
 
 _letter_pieces = st.sampled_from(["A", "B", "C", "D", "E", "H", "a", "b", " ", "  ", "\n", ".", ",", ":", "(", ")", "1", "。",
-                                  "answer", "Answer is", "option", "is", "IS", "choose", "crack", "think", "correct", "right"])
+                                  "answer", "Answer is", "option", "is", "IS", "choose", "crack", "think", "correct", "right",
+                                  " is", " fits", " and", " crack"])
 @settings(max_examples=1500, deadline=None)
 @given(st.one_of(st.lists(_letter_pieces, max_size=30).map("".join), st.text(max_size=60)))
 def test_letters_are_what_the_previous_extractors_found(text):
