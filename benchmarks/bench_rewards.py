@@ -18,7 +18,9 @@ import numpy as np
 from PIL import Image
 
 from judo.core import COVERAGE_THRESH, GRID_SIZE
-from judo.rewards import DomainReward, _true_cells, clear_reward_caches, load_encoder, paper_letter, reward_funcs, true_cells_text
+from judo.answers import paper_letter
+from judo.pairing import true_cells_text
+from judo.rewards import DomainReward, _true_cells, clear_reward_caches, load_encoder, reward_funcs
 from judo.grid import encode_cells, mask_to_cells
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from .answers import read_answer
 from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
-from .pairing import pick_reference, reference_candidates, rank_by_similarity, grpo_prompt_messages, mmad_messages
+from .pairing import grpo_prompt_messages, mask_cells, mmad_messages, pick_references
 
 # %% auto #0
 __all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score_answers', 'scores_markdown', 'headline',
@@ -299,14 +299,7 @@ def pick_templates(sample,                # the query (`Sample`)
                    root                   # data root
                   ) -> list[str]:
     "The `cfg.shots` normal templates shown with this query, fixed by the seed and the query's path."
-    k, rng = cfg.shots, question_rng(cfg.seed, "template", sample.image)
-    if k == 0: return []
-    if cfg.templates == "similar" and sample.similar_templates: return sample.similar_templates[:k]
-    if k == 1: return [pick_reference(sample, cfg.templates, rng, root)]
-    cands = reference_candidates(sample)
-    if not cands: raise JudoDataError(f"{sample.image}: no normal {sample.category!r} template listed")
-    if cfg.templates == "similar": return rank_by_similarity(sample.image, cands, root)[:k]
-    return [cands[i] for i in rng.choice(len(cands), min(k, len(cands)), replace=False)]
+    return pick_references(sample, cfg.templates, cfg.shots, question_rng(cfg.seed, "template", sample.image), root)
 
 # %% ../nbs/10_evaluate.ipynb #837d80a1
 def check_samples(samples: list,   # list[Sample] to evaluate
@@ -404,7 +397,7 @@ class SegTruth:
         try: mask = load_mask(resolve_path(self.root, sample.mask), size)
         except (JudoDataError, OSError): return "unreadable_mask"
         if not mask.any(): return "empty_mask"
-        cells = mask_to_cells(mask, n)
+        cells = mask_cells(mask, n, size)                          # the one mask -> cells rule (judo.pairing)
         return (cells, mask) if cells.any() else "no_true_cells"   # a defect under 2% of every cell: nothing to mark
 
 # %% ../nbs/10_evaluate.ipynb #5f5767ba

@@ -15,8 +15,8 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, S
 from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
                        validate_samples)
 from .models import LORA_TARGETS
-from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference
-from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs, true_cells_text
+from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference, true_cells_text
+from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs
 
 _log = get_logger("judo.grpo")
 

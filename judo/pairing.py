@@ -5,19 +5,20 @@
 # %% ../nbs/04_pairing.ipynb #085ec5d1
 from __future__ import annotations
 import io
+from pathlib import Path
 
 import numpy as np
 
-from .core import (GRID_SIZE, IMAGE_SIZE, GRPO_PROMPT, MMAD_PROMPT, MMAD_TEMPLATE_PREFIX, NORMAL_COMPARISON,
+from .core import (COVERAGE_THRESH, GRID_SIZE, IMAGE_SIZE, NO_CELLS, GRPO_PROMPT, MMAD_PROMPT, MMAD_TEMPLATE_PREFIX, NORMAL_COMPARISON,
                        SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, STAGE2_PROMPT, THINK_CLOSE, THINK_OPEN, JudoDataError, Question,
                        Sample, format_options)
 from .data import load_image, load_mask, resolve_path, thumbnail_embedding
 from .grid import encode_cells, mask_to_cells, show_grid
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'reference_candidates', 'rank_by_similarity', 'pick_reference', 'query_cells', 'stage1_target',
-           'default_comparison', 'stage1_messages', 'stage2_messages', 'grpo_prompt_messages', 'mmad_messages',
-           'show_pair', 'show_sample', 'browse']
+__all__ = ['STRATEGIES', 'reference_candidates', 'rank_by_similarity', 'pick_references', 'pick_reference', 'mask_cells',
+           'query_cells', 'true_cells_text', 'stage1_target', 'default_comparison', 'stage1_messages',
+           'stage2_messages', 'grpo_prompt_messages', 'mmad_messages', 'show_pair', 'show_sample', 'browse']
 
 # %% ../nbs/04_pairing.ipynb #81be166b
 def reference_candidates(sample: Sample,     # the query
@@ -40,28 +41,56 @@ def rank_by_similarity(query: str,       # query image path, relative to root
     return [candidates[i] for i in np.argsort(-sims, kind="stable")]
 
 # %% ../nbs/04_pairing.ipynb #5cf6c37e
-STRATEGIES = ("random", "similar", "given")
+STRATEGIES = ("auto", "random", "similar", "given")
 
-def pick_reference(sample: Sample,           # the query
-                   strategy: str = "random", # 'random' (paper), 'similar' (thumbnail cosine) or 'given'
-                   rng: np.random.Generator | None = None, # for 'random'; unseeded if None
-                   root=None,                # data root (needed by 'similar')
-                   given: str | None = None, # for 'given': the reference; default sample.meta['reference']
-                   pool: list | None = None  # candidates (paths or Samples); default the sample's templates
-                  ) -> str:
-    "Path (relative to the data root) of the NORMAL reference image for `sample`."
+def pick_references(sample: Sample,           # the query
+                    strategy: str = "random", # 'auto', 'random' (paper), 'similar' or 'given' (see above)
+                    k: int = 1,               # how many (MMAD's shots); 'given' names one
+                    rng: np.random.Generator | None = None, # for 'random'; unseeded if None
+                    root=None,                # data root (needed to rank by similarity)
+                    given: str | None = None, # for 'given'/'auto': the reference; default sample.meta['reference']
+                    pool: list | None = None  # candidates (paths or Samples); default the sample's templates
+                   ) -> list[str]:
+    "Paths (relative to the data root) of the `k` NORMAL references shown with `sample`."
     if strategy not in STRATEGIES: raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    if k < 1: return []
+    if strategy == "auto": strategy = "given" if (given or sample.meta.get("reference")) else "random"
     if strategy == "given":
-        if ref := given or sample.meta.get("reference"): return ref
+        if ref := given or sample.meta.get("reference"): return [ref]
         raise JudoDataError(f"{sample.image}: strategy 'given' needs `given=` or sample.meta['reference']")
+    if strategy == "similar" and pool is None and sample.similar_templates: return sample.similar_templates[:k]
     cands = reference_candidates(sample, pool)
     if not cands: raise JudoDataError(f"{sample.image}: no normal {sample.category!r} image to use as reference "
                                       "(no templates listed and no pool given)")
-    if strategy == "random": return cands[int((rng or np.random.default_rng()).integers(len(cands)))]
+    if strategy == "random":
+        rng = rng or np.random.default_rng()
+        if k == 1: return [cands[int(rng.integers(len(cands)))]]
+        return [cands[i] for i in rng.choice(len(cands), min(k, len(cands)), replace=False)]
     if root is None: raise ValueError("strategy 'similar' needs the data root (root=...)")
-    return rank_by_similarity(sample.image, cands, root)[0]
+    return rank_by_similarity(sample.image, cands, root)[:k]
+
+def pick_reference(sample: Sample, strategy: str = "random", rng: np.random.Generator | None = None, root=None,
+                   given: str | None = None, pool: list | None = None # as in `pick_references`
+                  ) -> str:
+    "The one NORMAL reference a two-image prompt shows (`pick_references` with k=1)."
+    return pick_references(sample, strategy, 1, rng, root, given, pool)[0]
 
 # %% ../nbs/04_pairing.ipynb #60eefe34
+def mask_cells(mask,                   # mask file path, (H,W[,C]) array (non-zero = defect), or None for a normal image
+               n: int = GRID_SIZE,     # grid cells per side
+               size: int = IMAGE_SIZE, # side the query is shown at: the mask is resized to it (nearest)
+               fallback: bool = False, # Stage-1 rule (True) or the reward's and evaluation's (False)
+               thresh: float = COVERAGE_THRESH # minimum covered fraction of a cell
+              ) -> np.ndarray:
+    "The (n, n) bool grid of the defect cells of a mask at the query's displayed size."
+    if mask is None: return np.zeros((n, n), bool)
+    if isinstance(mask, (str, Path)): m = load_mask(mask, size)
+    else:
+        from PIL import Image
+        m = np.asarray(mask); m = (m > 0).any(-1) if m.ndim == 3 else m > 0
+        if m.shape != (size, size): m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 0
+    return mask_to_cells(m, n=n, thresh=thresh, fallback=fallback)
+
 def query_cells(sample: Sample,        # the query
                 root,                  # data root
                 size: int = IMAGE_SIZE, # side the query is shown at
@@ -69,8 +98,12 @@ def query_cells(sample: Sample,        # the query
                 fallback: bool = False # Stage-1 rule (True) or the reward's rule (False)
                ) -> np.ndarray:
     "The (n, n) bool grid of the query's defect cells (all False for a normal query)."
-    if not sample.mask: return np.zeros((n, n), bool)
-    return mask_to_cells(load_mask(resolve_path(root, sample.mask), size), n, fallback=fallback)
+    return mask_cells(resolve_path(root, sample.mask) if sample.mask else None, n, size, fallback)
+
+def true_cells_text(mask, n: int = GRID_SIZE, size: int = IMAGE_SIZE, # as in `mask_cells`
+                    thresh: float = COVERAGE_THRESH) -> str:
+    "The `gt_cells` column: the true cells of a mask as `<seg>` text (the reward's rule: no fallback)."
+    return encode_cells(mask_cells(mask, n, size, False, thresh))
 
 # %% ../nbs/04_pairing.ipynb #917ec5d4
 def stage1_target(cells: np.ndarray,            # (n, n) bool grid of defect cells

@@ -738,7 +738,7 @@ def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
     from judo.stage1 import sft_row
     rows, rng = [], np.random.default_rng(seed)
     for s in samples:
-        q0, ref = s.questions[0], s.meta.get("reference") or pick_reference(s, "random", np.random.default_rng(0))
+        q0, ref = s.questions[0], pick_reference(s, "auto", np.random.default_rng(0))
         cells = query_cells(s, root, size, n)
         for q in option_variants(q0, option_copies, rng):
             msgs, imgs = grpo_prompt_messages(s, ref, root, q, size=size, n=n)

@@ -19,10 +19,9 @@ from .answers import (LETTER_RULES, _CACHE_CHARS, _ORDER, _TAGS, _cache_short_te
 
 # %% auto #0
 __all__ = ['accuracy_reward', 'structure_reward', 'seg_f1_reward', 'ENCODER_DTYPES', 'domain_reward', 'REWARDS', 'REWARD_RANGES',
-           'true_cells_text', 'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value', 'think_letter',
-           'StructureReward', 'show_structure_table', 'SegF1Reward', 'show_seg_slide', 'default_encoder_path',
-           'check_encoder_dtype', 'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards',
-           'reward_explorer']
+           'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value', 'think_letter', 'StructureReward',
+           'show_structure_table', 'SegF1Reward', 'show_seg_slide', 'default_encoder_path', 'check_encoder_dtype',
+           'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards', 'reward_explorer']
 
 # %% ../nbs/08_rewards.ipynb #99a4e404
 def _rows(reward: str, # the reward's name, for the message
@@ -32,23 +31,6 @@ def _rows(reward: str, # the reward's name, for the message
     for name, col in columns.items():
         if len(col) != len(completions): raise ValueError(f"{reward}: {len(completions)} completions but {len(col)} {name} values")
     return zip(completions, *columns.values())
-
-# %% ../nbs/08_rewards.ipynb #4be19b12
-def true_cells_text(mask, # mask file path, (H,W[,C]) array, or None for a normal image
-                    n: int = GRID_SIZE, # cells per side
-                    size: int = IMAGE_SIZE, # the side the mask is resized to (nearest) before gridding
-                    thresh: float = COVERAGE_THRESH # minimum covered fraction of a cell
-                   ) -> str:
-    "The `gt_cells` column: the true cells of a mask as `<seg>` text (Stage-3 rule: no fallback)."
-    if mask is None: return NO_CELLS
-    if isinstance(mask, (str, Path)):
-        from judo.data import load_mask
-        m = load_mask(mask, size)
-    else:
-        from PIL import Image
-        m = np.asarray(mask); m = (m > 0).any(-1) if m.ndim == 3 else m > 0
-        if m.shape != (size, size): m = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 0
-    return encode_cells(mask_to_cells(m, n=n, thresh=thresh, fallback=False))
 
 # %% ../nbs/08_rewards.ipynb #fde66abc
 @functools.lru_cache(maxsize=4096)

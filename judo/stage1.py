@@ -16,20 +16,20 @@ from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, S
                        Sample, cli_errors, get_logger, seed_everything)
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
-from .pairing import pick_reference, stage1_messages
+from .pairing import STRATEGIES, pick_reference, stage1_messages
 from .models import LORA_TARGETS, build_tiny_vlm, generate_text, load_vlm, lora_config
 from .synth import read_synth, synth_dataset
 
 _log = get_logger("judo.stage1")
 
 # %% auto #0
-__all__ = ['REFERENCE_STRATEGIES', 'QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples',
-           'choose_reference', 'check_pair', 'sft_row', 'RowReport', 'stage1_row', 'build_stage1_rows',
-           'vision_collator', 'kept_label_text', 'SFTModelArgs', 'model_path', 'peft_config', 'load_stage_model',
-           'last_checkpoint', 'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights',
-           'MappedResume', 'resumable', 'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history',
-           'run_sft', 'write_summary', 'sft_cli', 'parse_seg', 'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs',
-           'Stage1Args', 'stage1_data', 'main', 'stage1_cli', 'show_predictions']
+__all__ = ['QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples', 'check_pair', 'sft_row',
+           'RowReport', 'stage1_row', 'build_stage1_rows', 'vision_collator', 'kept_label_text', 'SFTModelArgs',
+           'model_path', 'peft_config', 'load_stage_model', 'last_checkpoint', 'check_checkpoint', 'resume_checkpoint',
+           'check_sft_config', 'load_checkpoint_weights', 'MappedResume', 'resumable', 'rows_dataset',
+           'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft', 'write_summary', 'sft_cli', 'parse_seg',
+           'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli',
+           'show_predictions']
 
 # %% ../nbs/06_stage1.ipynb #7cb41b9d
 def _value(v: str):
@@ -80,19 +80,6 @@ def read_stage1_samples(path: Path,           # from `resolve_data`
     if path.is_dir(): return read_mmad(path)
     if path.suffix == ".json": return read_mmad(root, path)
     raise JudoDataError(f"{path}: not a Stage-1 source (expected .jsonl, mmad.json, an MMAD or judo-synth folder)")
-
-# %% ../nbs/06_stage1.ipynb #e5eb462b
-REFERENCE_STRATEGIES = ("auto", "random", "similar", "given")
-
-def choose_reference(sample: Sample,        # the query
-                     strategy: str,         # one of REFERENCE_STRATEGIES
-                     rng: np.random.Generator, # for 'random'
-                     root                   # data root
-                    ) -> str:
-    "The NORMAL reference path: `auto` = the source's own reference if any, else a random template (the paper's choice)."
-    if strategy not in REFERENCE_STRATEGIES: raise ValueError(f"reference={strategy!r}; expected one of {REFERENCE_STRATEGIES}")
-    if strategy == "auto": strategy = "given" if sample.meta.get("reference") else "random"
-    return pick_reference(sample, strategy, rng, root)
 
 # %% ../nbs/06_stage1.ipynb #f7de6a2b
 def _problem(kind: str, path, sample: Sample, detail: str) -> dict:
@@ -150,7 +137,7 @@ def build_stage1_rows(samples: list,            # list[Sample] from any reader
                       root,                     # data root
                       size: int = IMAGE_SIZE,   # image side
                       n: int = GRID_SIZE,       # grid cells per side
-                      reference: str = "auto",  # one of REFERENCE_STRATEGIES
+                      reference: str = "auto",  # one of judo.pairing.STRATEGIES
                       query_only: bool = False, # ablation: no reference image
                       seed: int = 0,            # for random references
                       strict: bool = False      # fail at the first bad pair instead of skipping it
@@ -161,7 +148,7 @@ def build_stage1_rows(samples: list,            # list[Sample] from any reader
     rep.problems += [p for p in checked.problems if p["kind"] != "missing_template"]   # only the reference used matters:
     for s in checked.samples:                                                          # `check_pair` checks it below
         try:
-            ref = choose_reference(s, reference, rng, root)
+            ref = pick_reference(s, reference, rng, root)
             if (p := check_pair(s, ref, root)) is None: rep.rows.append(stage1_row(s, ref, root, size, n, query_only))
         except JudoDataError as e: p = _problem("bad_row", s.image, s, str(e))
         if p is None: continue
@@ -447,7 +434,7 @@ def evaluate_segmentation(model, processor,      # a model and its processor (`l
                           size: int = IMAGE_SIZE, # image side
                           n: int = GRID_SIZE,    # grid cells per side
                           query_only: bool = False, # ablation: ask without the reference image
-                          reference: str = "auto", # one of REFERENCE_STRATEGIES
+                          reference: str = "auto", # one of judo.pairing.STRATEGIES
                           seed: int = 0,         # for random references
                           batch_size: int = 8,   # queries per generate call
                           max_new_tokens: int = 96 # budget; generation stops at </seg>
@@ -490,7 +477,7 @@ class Stage1Args(SFTImageArgs):
     query_only: bool = field(default=False, metadata={"help": "Ablation: train and evaluate without the reference image."})
     def __post_init__(self):
         super().__post_init__()
-        if self.reference not in REFERENCE_STRATEGIES: raise ValueError(f"reference={self.reference!r}; choose one of {REFERENCE_STRATEGIES}")
+        if self.reference not in STRATEGIES: raise ValueError(f"reference={self.reference!r}; choose one of {STRATEGIES}")
         if self.split not in ("train", "test"): raise ValueError(f"split={self.split!r}: use 'train' or 'test'")
         if self.eval_samples < 0: raise ValueError("eval_samples must be >= 0")
         if self.query_only and self.reference == "given":

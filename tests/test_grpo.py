@@ -16,7 +16,8 @@ from judo.core import GRID_SIZE, IMAGE_SIZE, NO_CELLS, JudoDataError
 from judo.grpo import (GRPO_COLUMNS, GRPOArgs, build_grpo_rows, check_recipe, grpo_dataset, parse_args, rows_from_jsonl,
                        rows_from_mmad, start_checkpoint, synth_grid)
 from judo.models import load_vlm
-from judo.rewards import REWARDS, SegF1Reward, true_cells_text
+from judo.pairing import true_cells_text
+from judo.rewards import REWARDS, SegF1Reward
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "fixtures/judo_official/grpo_gt.jsonl"

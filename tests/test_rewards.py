@@ -9,7 +9,8 @@ import judo.answers as A
 import judo.rewards as R
 from judo.answers import last_tag, paper_letter, strict_letter
 from judo.rewards import (REWARD_RANGES, AccuracyReward, DomainReward, SegF1Reward, StructureReward, clear_reward_caches,
-                          default_encoder_path, format_reward, reward_funcs, true_cells_text)
+                          default_encoder_path, format_reward, reward_funcs)
+from judo.pairing import true_cells_text
 
 # ---------------------------------------------------------------- completions of every kind
 _pieces = st.sampled_from(["<seg>", "</seg>", "<think>", "</think>", "<answer>", "</answer>", "None", "(1,1)",
