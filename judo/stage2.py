@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import STAGE2_PROMPT, JudoDataError, Sample, get_logger, seed_everything
-from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path
+from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path, validate_samples
 from .pairing import stage2_messages
 from .models import generate_text
 from .stage1 import (RowReport, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
@@ -193,12 +193,11 @@ def build_stage2_rows(samples: list,        # Stage-2 Samples (normal image, met
                       with_image: bool = True, # False: text-only rows (packable)
                       strict: bool = False  # fail at the first missing image instead of skipping it
                      ) -> RowReport:
-    "Stage-2 rows; a row whose image is missing is reported with its path and skipped."
-    rep = RowReport(n_checked=len(samples))
-    for s in samples:
+    "Stage-2 rows; a row whose image is missing or broken is reported with its path and skipped (`validate_samples`)."
+    rep, checked = RowReport(n_checked=len(samples)), validate_samples(samples, root, strict)   # one pass, before any row
+    rep.problems += checked.problems
+    for s in checked.samples:
         try:
-            p = resolve_path(root, s.image)
-            if not p.is_file(): raise JudoDataError(f"{p}: no such file")
             msgs, images = stage2_messages(s, root, size)
             extra = dict(category=s.category, answer=s.meta["solution"])
             rep.rows.append(sft_row(msgs, images, **extra) if with_image else
