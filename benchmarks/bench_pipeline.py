@@ -8,7 +8,8 @@ wall time of every step and the total. Runs that already finished (same --out-ba
 import argparse, json, math, platform, shlex, sys, time
 from pathlib import Path
 
-from judo.pipeline import TABLE_COLUMNS, run_pipeline, scan_lines, score_table
+from judo.coldstart import scan_lines
+from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,8 +14,8 @@ import numpy as np
 __all__ = ['GRID_SIZE', 'COVERAGE_THRESH', 'IMAGE_SIZE', 'OPTION_LETTERS', 'SEG_OPEN', 'SEG_CLOSE', 'THINK_OPEN', 'THINK_CLOSE',
            'ANSWER_OPEN', 'ANSWER_CLOSE', 'NO_CELLS', 'QUESTION_TYPES', 'SCORE_COLUMNS', 'SCORE_ABBREV',
            'MMAD_DATASETS', 'JUXTAPOSE_TEXT', 'NORMAL_COMPARISON', 'STAGE1_PROMPT', 'STAGE2_PROMPT', 'GRPO_PROMPT',
-           'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'score_column', 'format_options', 'Question', 'Sample',
-           'JudoDataError', 'cli_errors', 'seed_everything', 'get_logger', 'cache_dir']
+           'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'TRAINING_FILES', 'score_column', 'format_options', 'Question',
+           'Sample', 'JudoDataError', 'cli_errors', 'seed_everything', 'get_logger', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #25605f30
 GRID_SIZE = 16           # N, cells per side of the segmentation grid (paper §3.1; authors' `N=16`)
@@ -65,6 +65,11 @@ def format_options(options: dict # {letter: option text}
                   ) -> str:
     "MMAD's option block: one `X: text` line per option, in letter order."
     return "\n".join(f"{k}: {v}" for k, v in sorted(options.items()))
+
+# %% ../nbs/00_core.ipynb #76ea5477
+TRAINING_FILES = {"stage1": "train/realiad_samples_gt.jsonl",   # Stage 1: query, mask, normal reference, comparison
+                  "stage2": "train/domain_qa_goods.jsonl",      # Stage 2: a normal image, a domain question, its answer
+                  "grpo": "train/grpo_gt.jsonl"}                # Stage 3: one row per question, with rationale
 
 # %% ../nbs/00_core.ipynb #ca6d653c
 @dataclass

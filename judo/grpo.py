@@ -21,9 +21,9 @@ from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs
 _log = get_logger("judo.grpo")
 
 # %% auto #0
-__all__ = ['GRPO_COLUMNS', 'WARM_THINK', 'grpo_row', 'rows_from_jsonl', 'rows_from_mmad', 'synth_grid', 'is_synth', 'LoadImages',
-           'grpo_dataset', 'warm_target', 'warm_start_tiny', 'GRPOArgs', 'check_recipe', 'parse_args',
-           'build_grpo_rows', 'start_checkpoint', 'make_trainer', 'save_final', 'main', 'show_grpo_log', 'grpo_cli']
+__all__ = ['GRPO_COLUMNS', 'grpo_row', 'rows_from_jsonl', 'rows_from_mmad', 'synth_grid', 'is_synth', 'LoadImages',
+           'grpo_dataset', 'GRPOArgs', 'check_recipe', 'parse_args', 'build_grpo_rows', 'start_checkpoint',
+           'make_trainer', 'save_final', 'main', 'show_grpo_log', 'grpo_cli']
 
 # %% ../nbs/09_grpo.ipynb #7c658917
 GRPO_COLUMNS = ("prompt", "images", "solution", "gt_cells", "domain_gt", "type", "image")
@@ -106,61 +106,6 @@ def grpo_dataset(rows: list,  # from `rows_from_jsonl` / `rows_from_mmad`
     if not rows: raise JudoDataError("no GRPO rows: the data source holds no questions")
     if missing := [c for c in GRPO_COLUMNS if c not in rows[0]]: raise JudoDataError(f"GRPO rows lack columns {missing}")
     return Dataset.from_list(rows).with_transform(LoadImages(size))
-
-# %% ../nbs/09_grpo.ipynb #1267ecdf
-WARM_THINK = "The QUERY is compared with the NORMAL template."
-
-def warm_target(row: dict, think: str = WARM_THINK) -> str:
-    "The paper's answer layout with the row's true cells and gold letter."
-    return (f"{SEG_OPEN} {row['gt_cells']} {SEG_CLOSE}\n{THINK_OPEN} {think} {THINK_CLOSE}\n"
-            f"{ANSWER_OPEN}{row['solution']}{ANSWER_CLOSE}")
-
-# %% ../nbs/09_grpo.ipynb #805caf10
-def _sft_steps(model, processor, rows, size, steps, lr, batch, seed, out) -> float:
-    "`steps` SFTTrainer steps on each row's `warm_target` (completion-only loss; Stage 1's plumbing), saved to `out`."
-    import torch
-    from trl import SFTConfig
-    from judo.stage1 import sft_row, make_sft_trainer, save_stage_model
-    sft = [sft_row(r["prompt"] + [{"role": "assistant", "content": [{"type": "text", "text": warm_target(r)}]}],
-                   [load_image(p, size) for p in r["images"]]) for r in rows]
-    cfg = SFTConfig(output_dir=str(out), max_steps=steps, learning_rate=lr, per_device_train_batch_size=batch, seed=seed,
-                    lr_scheduler_type="constant", save_strategy="no", report_to=[], logging_steps=max(steps // 4, 1),
-                    max_length=None, disable_tqdm=True, dataloader_num_workers=0,
-                    bf16=False, use_cpu=not torch.cuda.is_available())     # the tiny model trains in float32
-    trainer = make_sft_trainer(model, processor, sft, cfg)
-    trainer.train()
-    save_stage_model(trainer, processor, out)
-    return trainer.state.log_history[-2]["loss"] if len(trainer.state.log_history) > 1 else float("nan")
-
-# %% ../nbs/09_grpo.ipynb #bb6720b6
-def warm_start_tiny(rows: list,          # GRPO rows (their targets are taught)
-                    size: int,           # image side
-                    steps: int = 120,    # supervised steps
-                    lr: float = 4e-3,    # AdamW learning rate
-                    batch: int = 8,      # rows per step
-                    seed: int = 0,       # weights, batches
-                    out=None,            # target folder; None: cached under cache_dir()/models
-                    force: bool = False  # rebuild even if it exists
-                   ) -> Path:
-    "A tiny Qwen2.5-VL checkpoint taught the answer layout in a few SFT steps: the CPU stand-in for a Stage-2 model."
-    from judo.models import build_tiny_vlm, load_vlm
-    base = build_tiny_vlm(seed=seed, image_size=size)
-    key = hashlib.sha1(json.dumps(["sfttrainer", base.name, steps, lr, batch, seed, [warm_target(r) for r in rows],
-                                   [r["images"] for r in rows]]).encode()).hexdigest()[:12]
-    dest = Path(out) if out is not None else cache_dir() / "models" / f"tiny-warm-{key}"
-    if dest.exists() and not force: return dest
-    model, processor = load_vlm(base, dtype="float32")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        loss = _sft_steps(model, processor, rows, size, steps, lr, batch, seed, tmp)
-        if force and dest.exists(): shutil.rmtree(dest)
-        try: os.rename(tmp, dest)
-        except OSError:
-            if not dest.exists(): raise          # another process finished first
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    _log.info(f"warm-started tiny model ({steps} steps, final loss {loss:.3f}): {dest}")
-    return dest
 
 # %% ../nbs/09_grpo.ipynb #b7e8bd24
 def _help(text: str) -> dict: return {"help": text}
@@ -265,7 +210,9 @@ def start_checkpoint(args: GRPOArgs, rows: list, size: int) -> str:
     "The start model as a path string (TRL rebuilds the reference model from it)."
     from judo.models import build_tiny_vlm, resolve_model
     if args.model == "tiny": return str(build_tiny_vlm(image_size=size))
-    if args.model == "tiny-warm": return str(warm_start_tiny(rows, size))
+    if args.model == "tiny-warm":                 # the CPU demo's stand-in for a Stage-2 model (notebook 12)
+        from judo.coldstart import warm_start_tiny
+        return str(warm_start_tiny(rows, size))
     return str(resolve_model(args.model))
 
 # %% ../nbs/09_grpo.ipynb #bb94c046
