@@ -19,12 +19,11 @@ _log = get_logger("judo.data")
 
 # %% auto #0
 __all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REALIAD_DEFECTS', 'REALIAD_SPLITS', 'OUTPUT_TAGS',
-           'MAX_OPTIONS_CHARS', 'REGIONS', 'IMAGE_EXTS', 'WARNINGS', 'resolve_path', 'load_image', 'load_mask',
-           'parse_image_path', 'find_mask', 'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge',
-           'domain_text', 'parse_realiad_path', 'read_realiad', 'read_realiad_json', 'read_judo_stage1',
-           'write_stage1_jsonl', 'read_judo_domain_qa', 'write_domain_qa_jsonl', 'parse_choice_problem',
-           'format_choice_problem', 'read_judo_grpo', 'write_grpo_jsonl', 'thumbnail_embedding', 'mask_regions',
-           'generate_questions', 'mvtec_layout', 'mvtec_folder_to_mmad', 'DataReport', 'validate_samples']
+           'MAX_OPTIONS_CHARS', 'IMAGE_EXTS', 'WARNINGS', 'resolve_path', 'load_image', 'load_mask', 'parse_image_path',
+           'find_mask', 'make_question', 'read_mmad', 'write_mmad', 'read_domain_knowledge', 'domain_text',
+           'parse_realiad_path', 'read_realiad', 'read_realiad_json', 'read_judo_stage1', 'write_stage1_jsonl',
+           'read_judo_domain_qa', 'write_domain_qa_jsonl', 'parse_choice_problem', 'format_choice_problem',
+           'read_judo_grpo', 'write_grpo_jsonl', 'DataReport', 'validate_samples']
 
 # %% ../nbs/02_data.ipynb #65263de4
 def resolve_path(root: str | Path, # the data root
@@ -533,134 +532,8 @@ def write_grpo_jsonl(samples: list,   # list[Sample]; one row per question
                          "domain_gt": s.meta.get("domain_gt")})
     return _write_jsonl(rows, path)
 
-# %% ../nbs/02_data.ipynb #2a3dc9dc
-@lru_cache(maxsize=int(os.environ.get("JUDO_IMAGE_CACHE", 1024)) * 8)
-def _thumb(path: str, mtime: int, side: int) -> np.ndarray:
-    a = np.asarray(_open(Path(path), "image").convert("L").resize((side, side), Image.BOX), dtype=np.float32).ravel()
-    a = a - a.mean()
-    return a / (np.linalg.norm(a) + 1e-8)
-
-def thumbnail_embedding(path: str | Path, # image file
-                        side: int = 16    # thumbnail side: the embedding has side*side numbers
-                       ) -> np.ndarray:
-    "A cheap image embedding: `side`x`side` grayscale thumbnail (box filter), mean-removed, unit length (cached)."
-    return _thumb(str(path), _mtime(path), side).copy()
-
-# %% ../nbs/02_data.ipynb #fd15370d
-REGIONS = ("Top left.", "Top center.", "Top right.", "Center left.", "Center.", "Center right.",
-           "Bottom left.", "Bottom center.", "Bottom right.")
-
-def mask_regions(mask: np.ndarray # bool (H, W)
-                ) -> tuple[str | None, set]:
-    "`(3x3 region of the mask's centre of mass, every region the mask touches)`; `(None, set())` for an empty mask."
-    if not mask.any(): return None, set()
-    h, w = mask.shape
-    ys, xs = np.nonzero(mask)
-    cell = lambda y, x: REGIONS[min(3 * y // h, 2) * 3 + min(3 * x // w, 2)]
-    touched = {REGIONS[r * 3 + c] for r, c in set(zip((3 * ys // h).clip(0, 2), (3 * xs // w).clip(0, 2)))}
-    return cell(int(ys.mean()), int(xs.mean())), touched
-
-# %% ../nbs/02_data.ipynb #7fe5213c
-def _human(name: str) -> str: return name.replace("_", " ").strip().capitalize() + "."
-
-def _choice(text: str, answer: str, others: list, qtype: str, rng) -> Question:
-    "A question whose options are `answer` and up to 3 of `others`, in a seeded random order."
-    picks = list(rng.permutation(others))[:3] if others else []
-    opts = [answer] + picks
-    order = rng.permutation(len(opts))
-    options = {"ABCD"[i]: opts[j] for i, j in enumerate(order)}
-    return Question(text, options, "ABCD"[int(np.argmin(order))], qtype)
-
-# %% ../nbs/02_data.ipynb #4ff2b6a6
-def generate_questions(category: str,           # the query's class
-                       defect: str | None,      # its defect folder, None for normal
-                       mask: np.ndarray | None, # its mask (bool), or None
-                       categories: list,        # every class of the dataset (for Object Classification)
-                       defects: list,           # every defect type of the class (for Defect Classification)
-                       rng: np.random.Generator # option-order randomness
-                      ) -> list[Question]:
-    "The MMAD questions a folder layout can answer: detection, object class, defect class, defect region."
-    yn = ["Yes.", "No."]
-    qs = [_choice("Is there any defect in the object?", yn[defect is None], [yn[defect is not None]], "Anomaly Detection", rng)]
-    if len(categories) > 1:
-        qs.append(_choice("What kind of product is in the image?", _human(category),
-                          [_human(c) for c in categories if c != category], "Object Classification", rng))
-    if defect is None: return qs
-    if len(defects) > 1:
-        qs.append(_choice("There is a defect in the object. What is the type of the defect?", _human(defect),
-                          [_human(d) for d in defects if d != defect], "Defect Classification", rng))
-    centre, touched = mask_regions(mask) if mask is not None else (None, set())
-    if centre:
-        qs.append(_choice("There is a defect in the object. Where is the defect?", centre,
-                          [r for r in REGIONS if r not in touched], "Defect Localization", rng))
-    return qs
-
-# %% ../nbs/02_data.ipynb #aaa8d333
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-
-def _images(d: Path) -> list[Path]:
-    return sorted(p for p in d.glob("*") if p.suffix.lower() in IMAGE_EXTS) if d.is_dir() else []
-
-def _folder_mask(cat_dir: Path, defect: str, img: Path) -> Path | None:
-    "The ground-truth mask of `test/<defect>/<img>`: `<stem>_mask.png`, `<stem>.png` or `<stem>/000.png`."
-    gt = cat_dir / "ground_truth" / defect
-    for c in (gt / f"{img.stem}_mask.png", gt / f"{img.stem}.png", gt / img.stem / "000.png", gt / img.name):
-        if c.is_file(): return c
-    return None
-
-def _link_or_copy(src: Path, dst: Path):
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists(): return
-    try: os.link(src, dst)
-    except OSError: shutil.copy2(src, dst)
-
-# %% ../nbs/02_data.ipynb #504d2c38
-def mvtec_layout(root: str | Path # folder of classes: <class>/train/good, test/<defect>, ground_truth/<defect>
-                ) -> dict:
-    "`{class: [defect, ...]}` of an MVTec-style folder (classes are the folders with a test/ folder)."
-    root = Path(root)
-    cats = sorted(p.name for p in root.iterdir() if (p / "test").is_dir()) if root.is_dir() else []
-    if not cats: raise JudoDataError(f"no <class>/test/ folders under {root}; expected an MVTec-style layout")
-    return {c: sorted(p.name for p in (root / c / "test").iterdir() if p.is_dir() and p.name != "good") for c in cats}
-
-def mvtec_folder_to_mmad(root: str | Path,          # folder of classes: <class>/train/good, test/<defect>, ground_truth/<defect>
-                         out: str | Path,           # data root to write: <out>/<dataset>/<class>/... and <out>/mmad.json
-                         seed: int = 0,             # option order and template order
-                         dataset: str | None = None, # dataset name (first path component); default: root's folder name
-                         n_templates: int = 8       # templates listed per query (random and similar)
-                        ) -> list[Sample]:
-    "Turn an MVTec-style folder into an MMAD-format dataset with generated questions; returns its samples."
-    root, out, rng = Path(root), Path(out), np.random.default_rng(seed)
-    dataset = dataset or root.name
-    layout = mvtec_layout(root); cats = list(layout)
-    samples = []
-    for cat, defects in layout.items():
-        cdir = root / cat
-        goods = _images(cdir / "train" / "good")
-        if not goods: raise JudoDataError(f"{cdir / 'train' / 'good'}: no normal images to use as templates")
-        for g in goods: _link_or_copy(g, out / dataset / cat / "train/good" / g.name)
-        rel_goods = [f"{dataset}/{cat}/train/good/{g.name}" for g in goods]
-        embs = np.stack([thumbnail_embedding(g) for g in goods])
-        for d in ["good"] + defects:
-            for img in _images(cdir / "test" / d):
-                samples.append(_folder_sample(root, out, dataset, cat, d, img, cats, defects, rel_goods, embs, n_templates, rng))
-    write_mmad(samples, out)
-    return samples
-
-# %% ../nbs/02_data.ipynb #62344af8
-def _folder_sample(root, out, dataset, cat, d, img, cats, defects, rel_goods, embs, k, rng) -> Sample:
-    "One query of `mvtec_folder_to_mmad`: copy its files, generate its questions, rank its templates."
-    rel = f"{dataset}/{cat}/test/{d}/{img.name}"
-    _link_or_copy(img, out / rel)
-    defect, mask, m = (None if d == "good" else d), None, None
-    if defect and (src := _folder_mask(root / cat, d, img)):
-        mask = f"{dataset}/{cat}/ground_truth/{d}/{src.relative_to(root / cat / 'ground_truth' / d).as_posix()}"
-        _link_or_copy(src, out / mask)
-        m = load_mask(src, size=IMAGE_SIZE)
-    qs = generate_questions(cat, defect, m, cats, defects, rng)
-    sim = np.argsort(-(embs @ thumbnail_embedding(img)), kind="stable")[:k]
-    rnd = rng.permutation(len(rel_goods))[:k]
-    return Sample(rel, dataset, cat, defect, mask, qs, [rel_goods[i] for i in sim], [rel_goods[i] for i in rnd])
+# %% ../nbs/02_data.ipynb #2120478d
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}   # what counts as an image file in a folder
 
 # %% ../nbs/02_data.ipynb #7efd1954
 @dataclass

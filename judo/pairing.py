@@ -4,20 +4,22 @@
 
 # %% ../nbs/04_pairing.ipynb #085ec5d1
 from __future__ import annotations
-import io
+import io, os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .core import (COVERAGE_THRESH, GRID_SIZE, IMAGE_SIZE, NO_CELLS, GRPO_PROMPT, MMAD_PROMPT, MMAD_TEMPLATE_PREFIX, NORMAL_COMPARISON,
                        SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, STAGE2_PROMPT, THINK_CLOSE, THINK_OPEN, JudoDataError, Question,
                        Sample, format_options)
-from .data import load_image, load_mask, resolve_path, thumbnail_embedding
+from .data import _mtime, _open, load_image, load_mask, resolve_path
 from .grid import encode_cells, mask_to_cells, show_grid
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'reference_candidates', 'rank_by_similarity', 'pick_references', 'pick_reference', 'mask_cells',
-           'query_cells', 'true_cells_text', 'stage1_target', 'default_comparison', 'stage1_messages',
+__all__ = ['STRATEGIES', 'reference_candidates', 'thumbnail_embedding', 'rank_by_similarity', 'pick_references', 'pick_reference',
+           'mask_cells', 'query_cells', 'true_cells_text', 'stage1_target', 'default_comparison', 'stage1_messages',
            'stage2_messages', 'grpo_prompt_messages', 'mmad_messages', 'show_pair', 'show_sample', 'browse']
 
 # %% ../nbs/04_pairing.ipynb #81be166b
@@ -29,6 +31,19 @@ def reference_candidates(sample: Sample,     # the query
     else: cands = [p.image if isinstance(p, Sample) else p for p in pool
                    if not isinstance(p, Sample) or (p.is_normal and p.category == sample.category and p.dataset == sample.dataset)]
     return [c for c in dict.fromkeys(cands) if c != sample.image]
+
+# %% ../nbs/04_pairing.ipynb #2a3dc9dc
+@lru_cache(maxsize=int(os.environ.get("JUDO_IMAGE_CACHE", 1024)) * 8)
+def _thumb(path: str, mtime: int, side: int) -> np.ndarray:
+    a = np.asarray(_open(Path(path), "image").convert("L").resize((side, side), Image.BOX), dtype=np.float32).ravel()
+    a = a - a.mean()
+    return a / (np.linalg.norm(a) + 1e-8)
+
+def thumbnail_embedding(path: str | Path, # image file
+                        side: int = 16    # thumbnail side: the embedding has side*side numbers
+                       ) -> np.ndarray:
+    "A cheap image embedding: `side`x`side` grayscale thumbnail (box filter), mean-removed, unit length (cached)."
+    return _thumb(str(path), _mtime(path), side).copy()
 
 # %% ../nbs/04_pairing.ipynb #8b1db1b2
 def rank_by_similarity(query: str,       # query image path, relative to root

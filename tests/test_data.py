@@ -7,7 +7,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from judo.core import JudoDataError, Question, Sample
-from judo.data import (domain_text, find_mask, load_image, load_mask, mvtec_folder_to_mmad, read_domain_knowledge,
+from judo.prepare import mvtec_folder_to_mmad
+from judo.data import (domain_text, find_mask, load_image, load_mask, read_domain_knowledge,
                        read_judo_domain_qa, read_judo_grpo, read_judo_stage1, read_mmad, read_realiad, read_realiad_json, resolve_path,
                        validate_samples, write_domain_qa_jsonl, write_grpo_jsonl, write_mmad, write_stage1_jsonl)
 
