@@ -12,7 +12,7 @@ from transformers.utils import logging as hf_logging
 
 from judo.data import read_mmad
 from judo.evaluate import EvalConfig, dataset_geometry, evaluate
-from judo.models import tiny_vlm
+from judo.tiny import tiny_vlm
 from judo.synth import synth_dataset
 
 N_QUESTIONS, BATCH, BUDGETS = 48, 16, (32, 128)  # 128: closer to a full <seg>/<think>/<answer> reply (eval default 256)
@@ -45,7 +45,7 @@ if __name__ == "__main__":
     lines = ["# Benchmark: batched evaluation (judo.evaluate)", "",
              "Command: `PYTHONPATH=. .venv/bin/python benchmarks/bench_eval.py` (from the repo root, best of 2)", "",
              f"{n} judo-synth questions (JUDO prompt, two {dataset_geometry(root)['image_size']}-px images each), the tiny "
-             f"random-weight Qwen2.5-VL (`judo.models.tiny_vlm()`), greedy, CPU, torch threads {torch.get_num_threads()}; "
+             f"random-weight Qwen2.5-VL (`judo.tiny.tiny_vlm()`), greedy, CPU, torch threads {torch.get_num_threads()}; "
              "the whole `evaluate` call is timed (prompt building, processor, generate, parsing, seg scores).", "",
              "| max new tokens | generation | seconds | questions / s | speed-up |", "|---|---|---|---|---|", *rows, "",
              "Target: >= 3x at batch 16. Batching pays off in the decode steps (one step for 16 answers costs about twice "

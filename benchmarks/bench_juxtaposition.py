@@ -34,7 +34,8 @@ def train_and_eval(arm: str, seed: int, steps: int, out: Path, batch: int, lr: f
     torch.set_num_threads(1)
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig
-    from judo.models import build_tiny_vlm, load_vlm
+    from judo.models import load_vlm
+    from judo.tiny import build_tiny_vlm
     from judo.stage1 import Stage1Args, data_geometry, evaluate_segmentation, main
     from judo.synth import read_synth, synth_dataset
     hf_logging.set_verbosity_error()

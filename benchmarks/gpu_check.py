@@ -2,7 +2,7 @@
 
   python benchmarks/gpu_check.py [--cpu] [--out DIR]
 
-Builds the tiny Qwen2.5-VL (`judo.models.build_tiny_vlm`) and judo-synth (`judo.synth.synth_dataset`), then
+Builds the tiny Qwen2.5-VL (`judo.tiny.build_tiny_vlm`) and judo-synth (`judo.synth.synth_dataset`), then
 (1) Stage 1 via `judo.stage1.main` (the tiny recipe, overridden to the paper's GPU settings: bf16 weights, sdpa,
     bf16: true, gradient checkpointing; 100 steps), loss before/after and held-out <seg> scores;
 (2) Stage 3 via `judo.grpo.main` (the tiny recipe, bf16, activation checkpointing, 3 steps, rewards
@@ -57,7 +57,8 @@ if not a.cpu and not torch.cuda.is_available(): sys.exit("no CUDA device (use --
 torch.set_num_threads(1 if a.cpu else 8)
 DEV = "cpu" if a.cpu else "cuda"
 
-from judo.models import build_tiny_vlm, load_vlm, param_counts
+from judo.models import load_vlm, param_counts
+from judo.tiny import build_tiny_vlm
 from judo.synth import synth_dataset
 
 def phase(name, fn):

@@ -159,7 +159,8 @@ def warm_start_tiny(rows: list,          # GRPO rows (their targets are taught)
                     force: bool = False  # rebuild even if it exists
                    ) -> Path:
     "A tiny Qwen2.5-VL checkpoint taught the answer layout in a few SFT steps: the CPU stand-in for a Stage-2 model."
-    from judo.models import build_tiny_vlm, load_vlm
+    from judo.models import load_vlm
+    from judo.tiny import build_tiny_vlm
     base = build_tiny_vlm(seed=seed, image_size=size)
     key = hashlib.sha1(json.dumps(["sfttrainer", base.name, steps, lr, batch, seed, [warm_target(r) for r in rows],
                                    [r["images"] for r in rows]]).encode()).hexdigest()[:12]

@@ -577,7 +577,7 @@ def run_eval(model: str = None,         # model folder or hub id ('tiny': the ti
              quiet: bool = False        # no progress bar
             ) -> str:
     "Evaluate a VLM on an MMAD-format dataset, write the report files into `out` and return the report (markdown)."
-    from judo.models import load_vlm, resolve_model, tiny_vlm
+    from judo.models import load_vlm, resolve_model
     if not (model and data and out): raise ValueError("--model, --data and --out are required")
     if model != "tiny": resolve_model(model)              # a model folder that is not there fails before any data work
     geo = dataset_geometry(data)
@@ -587,7 +587,7 @@ def run_eval(model: str = None,         # model folder or hub id ('tiny': the ti
     samples = read_mmad(data, mmad_json, datasets=datasets.split(",") if datasets else None, strict=strict)
     checked = check_samples(samples, data, cfg)
     read_answers(_open_run(out, cfg), RECORD_FIELDS)       # other settings or a bad log line: refused before the model loads
-    m, proc = tiny_vlm(dtype=dtype) if model == "tiny" else load_vlm(model, dtype=dtype, device_map=device_map)
+    m, proc = load_vlm(model, dtype=dtype, device_map=device_map)
     records = evaluate(m, proc, samples, data, cfg, out=out, progress=not quiet, checked=checked)
     md = report(records, out, exclude=read_exclude(exclude) if exclude else None, mode=mode, title=f"MMAD evaluation of {model}",
                 checked=checked)

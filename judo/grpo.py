@@ -208,8 +208,7 @@ def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
 
 def start_checkpoint(args: GRPOArgs, rows: list, size: int) -> str:
     "The start model as a path string (TRL rebuilds the reference model from it)."
-    from judo.models import build_tiny_vlm, resolve_model
-    if args.model == "tiny": return str(build_tiny_vlm(image_size=size))
+    from judo.models import resolve_model
     if args.model == "tiny-warm":                 # the CPU demo's stand-in for a Stage-2 model (notebook 12)
         from judo.coldstart import warm_start_tiny
         return str(warm_start_tiny(rows, size))

@@ -128,9 +128,9 @@ def run_inspect(model: str = None,      # model folder or hub id ('tiny': the ti
                 dtype: str = "auto"     # model dtype
                ) -> dict:
     "Load the model, inspect one query and write the picture; return the result."
-    from judo.models import load_vlm, tiny_vlm
+    from judo.models import load_vlm
     if not (model and query and reference): raise ValueError("--model, --query and --reference are required")
-    m, proc = tiny_vlm(dtype=dtype) if model == "tiny" else load_vlm(model, dtype=dtype)
+    m, proc = load_vlm(model, dtype=dtype)
     return inspect_one(m, proc, query, reference, question, parse_options(options), category, out, grid, image_size,
                        strategy, mask)
 

@@ -297,7 +297,7 @@ def base_model(cfg: PipelineConfig, build: bool = False) -> str:
     "The model stage 1 starts from: the tiny model's folder (built when `build`) or the configured name."
     if cfg.model != "tiny": return cfg.model
     if not build: return "tiny"
-    from judo.models import build_tiny_vlm
+    from judo.tiny import build_tiny_vlm
     return str(build_tiny_vlm(seed=cfg.seed, **cfg.tiny_model))
 
 # %% ../nbs/14_pipeline.ipynb #71adba03

@@ -17,7 +17,7 @@ from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, S
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
 from .pairing import STRATEGIES, pick_reference, stage1_messages
-from .models import LORA_TARGETS, build_tiny_vlm, generate_text, load_vlm, lora_config
+from .models import LORA_TARGETS, generate_text, load_vlm, lora_config, resolve_model
 from .synth import read_synth, synth_dataset
 
 _log = get_logger("judo.stage1")
@@ -25,7 +25,7 @@ _log = get_logger("judo.stage1")
 # %% auto #0
 __all__ = ['QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples', 'check_pair', 'sft_row',
            'RowReport', 'stage1_row', 'build_stage1_rows', 'vision_collator', 'kept_label_text', 'SFTModelArgs',
-           'model_path', 'peft_config', 'load_stage_model', 'last_checkpoint', 'check_checkpoint', 'resume_checkpoint',
+           'peft_config', 'load_stage_model', 'last_checkpoint', 'check_checkpoint', 'resume_checkpoint',
            'check_sft_config', 'load_checkpoint_weights', 'MappedResume', 'resumable', 'rows_dataset',
            'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft', 'write_summary', 'sft_cli', 'parse_seg',
            'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli',
@@ -199,13 +199,6 @@ class SFTModelArgs:
             raise ValueError(f"max_samples={self.max_samples}: use a positive number, or leave it unset for all rows")
 
 # %% ../nbs/06_stage1.ipynb #7b04aaf5
-def model_path(name: str # 'tiny', 'tiny:<kind>', a folder or a hub id
-              ) -> str:
-    "Where to load a model from: 'tiny' builds (once) the tiny CPU model, anything else passes through."
-    if name == "tiny" or name.startswith("tiny:"):
-        return str(build_tiny_vlm(kind=name.partition(":")[2] or "qwen2_5_vl"))
-    return name
-
 def peft_config(args: SFTModelArgs):
     "The LoRA config of `judo.models.lora_config` from the stage's fields, or None without LoRA."
     if not args.use_lora: return None
@@ -215,7 +208,7 @@ def peft_config(args: SFTModelArgs):
 
 def load_stage_model(args: SFTModelArgs):
     "`(model, processor)` to fine-tune (LoRA is added by the trainer)."
-    return load_vlm(model_path(args.model_name_or_path), dtype=args.dtype, attn_implementation=args.attn_implementation)
+    return load_vlm(args.model_name_or_path, dtype=args.dtype, attn_implementation=args.attn_implementation)
 
 # %% ../nbs/06_stage1.ipynb #28d02cfe
 def last_checkpoint(output_dir) -> str | None:

@@ -21,8 +21,8 @@ def root():
 
 @pytest.fixture(scope="module")
 def tiny():
-    from judo.models import tiny_vlm
-    return tiny_vlm()
+    from judo.models import load_vlm
+    return load_vlm("tiny")
 
 
 def _cfg(root, **kw):

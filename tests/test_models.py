@@ -9,8 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from judo.core import GRID_SIZE, GRPO_PROMPT, format_options
-from judo.models import (ModelFolderError, build_tiny_vlm, chat_inputs, demo_images, generate_text, image_token_counts,
-                         image_token_spans, load_vlm, param_counts, tiny_vlm)
+from judo.models import (ModelFolderError, chat_inputs, demo_images, generate_text, image_token_counts,
+                         image_token_spans, load_vlm, param_counts)
+from judo.tiny import build_tiny_vlm, tiny_vlm
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from judo.core import NORMAL_COMPARISON, JudoDataError
 from judo.data import read_judo_stage1
 from judo.models import load_vlm
 from judo.stage1 import (SFTModelArgs, Stage1Args, build_stage1_rows, check_sft_config, evaluate_segmentation,
-                         kept_label_text, load_stage_model, make_sft_trainer, model_path, read_stage1_samples,
+                         kept_label_text, load_stage_model, make_sft_trainer, read_stage1_samples,
                          resolve_data, run_sft, vision_collator)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def hand(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_vlm(model_path("tiny"))
+    return load_vlm("tiny")
 
 
 def text_of(row): return row["completion"][0]["content"][0]["text"]
@@ -146,7 +146,7 @@ def test_model_receives_mm_token_type_ids(hand, tiny, tmp_path):
 
 
 def test_gradient_checkpointing_option_trains(hand, tmp_path):
-    model, processor = load_vlm(model_path("tiny"))
+    model, processor = load_vlm("tiny")
     rows = build_stage1_rows(read_judo_stage1(hand / "stage1.jsonl")[:3], hand, size=112, n=4).rows
     trainer = make_sft_trainer(model, processor, rows, cpu_config(tmp_path, max_steps=2, gradient_checkpointing=True))
     trainer.train()

@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 from judo.core import STAGE2_PROMPT, JudoDataError
 from judo.data import read_domain_knowledge, read_judo_domain_qa
 from judo.models import load_vlm
-from judo.stage1 import (Stage1Args, check_sft_config, kept_label_text, model_path, resolve_data, vision_collator,
+from judo.stage1 import (Stage1Args, check_sft_config, kept_label_text, resolve_data, vision_collator,
                          main as stage1_main)
 from judo.stage2 import (QA_TEMPLATES, Stage2Args, build_stage2_rows, check_domain_knowledge, generate_domain_qa,
                          main, qa_samples, split_probe, stage2_samples)
@@ -83,7 +83,7 @@ def test_only_answer_tokens_carry_labels():
     root = resolve_data(SYNTH)
     train, _, root, size = stage2_samples(Stage2Args(data=str(root), max_samples=3))
     rows = build_stage2_rows(train, root, size).rows
-    _, processor = load_vlm(model_path("tiny"))
+    _, processor = load_vlm("tiny")
     batch = vision_collator(processor)([dict(r) for r in rows])
     for i, r in enumerate(rows):
         assert kept_label_text(batch, processor, i) == r["answer"] + "<|im_end|>\n"
