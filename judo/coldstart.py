@@ -13,7 +13,7 @@ import numpy as np
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, SEG_CLOSE, SEG_OPEN, THINK_CLOSE, THINK_OPEN, TRAINING_FILES, cache_dir,
                        get_logger, seed_everything)
 from .grid import encode_cells
-from .stage1 import SFTImageArgs, sft_cli
+from .sft import SFTImageArgs, sft_cli
 
 _log = get_logger("judo.coldstart")
 
@@ -26,7 +26,7 @@ THINK_MODES = ("rationale", "option", "scan", "none")  # what the cold-start tar
 
 @dataclass
 class ColdStartArgs(SFTImageArgs):
-    "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.stage1.SFTImageArgs`)."
+    "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.sft.SFTImageArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
     think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
@@ -84,7 +84,7 @@ def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                   ) -> list[dict]:
     "TRL prompt-completion rows (two images) for the cold-start SFT; `option_copies` rows per GRPO row."
     from judo.pairing import grpo_prompt_messages, query_cells, pick_reference
-    from judo.stage1 import sft_row
+    from judo.sft import sft_row
     rows, rng = [], np.random.default_rng(seed)
     for s in samples:
         q0, ref = s.questions[0], pick_reference(s, "auto", np.random.default_rng(0))
@@ -103,8 +103,8 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
                   ) -> dict:
     "Build cold-start rows from GRPO rows, fine-tune with SFTTrainer, save model + processor; return a summary."
     from judo.data import read_judo_grpo
-    from judo.stage1 import (resolve_data, data_root, data_geometry, check_sft_config, load_stage_model, make_sft_trainer,
-                         run_sft, peft_config, write_summary)
+    from judo.sft import (resolve_data, data_root, data_geometry, check_sft_config, load_stage_model, make_sft_trainer,
+                          run_sft, peft_config, write_summary)
     check_sft_config(args, sft_args)
     seed_everything(sft_args.seed)
     path = resolve_data(args.data)
@@ -136,7 +136,7 @@ def _sft_steps(model, processor, rows, size, steps, lr, batch, seed, out) -> flo
     import torch
     from trl import SFTConfig
     from judo.data import load_image
-    from judo.stage1 import sft_row, make_sft_trainer, save_stage_model
+    from judo.sft import sft_row, make_sft_trainer, save_stage_model
     sft = [sft_row(r["prompt"] + [{"role": "assistant", "content": [{"type": "text", "text": warm_target(r)}]}],
                    [load_image(p, size) for p in r["images"]]) for r in rows]
     cfg = SFTConfig(output_dir=str(out), max_steps=steps, learning_rate=lr, per_device_train_batch_size=batch, seed=seed,

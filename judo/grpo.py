@@ -221,7 +221,7 @@ def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
     "A TRL `GRPOTrainer` on the rows with the named rewards, the start checkpoint passed as a path."
     from trl import GRPOTrainer
     from judo.models import lora_config
-    from judo.stage1 import resumable      # a resume restores every weight (see `MappedResume`)
+    from judo.sft import resumable         # a resume restores every weight (see `MappedResume`)
     peft = lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                             target_modules=args.lora_target_modules)) if args.use_lora else None
     funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
@@ -246,7 +246,7 @@ def save_final(trainer, # a trained GRPOTrainer
 def main(args: GRPOArgs, cfg # options (see `parse_args`)
         ) -> Path:
     "Stage 3: GRPO from the start checkpoint on the rows, resuming if asked; returns the output folder."
-    from judo.stage1 import resume_checkpoint
+    from judo.sft import resume_checkpoint
     check_recipe(args, cfg)
     out = Path(cfg.output_dir)
     ckpt = resume_checkpoint(out, args.resume, cfg.resume_from_checkpoint)     # before any work: a refusal is cheap

@@ -4,69 +4,28 @@
 
 # %% ../nbs/06_stage1.ipynb #741a9309
 from __future__ import annotations
-import functools, json, re, time
-from dataclasses import dataclass, field, asdict
+import json, re, time
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 import numpy as np
 from PIL import Image
 
 from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, JudoDataError,
-                       Sample, cli_errors, get_logger, seed_everything)
+                       Sample, get_logger, seed_everything)
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
 from .pairing import STRATEGIES, pick_reference, stage1_messages
-from .models import LORA_TARGETS, generate_text, load_vlm, lora_config, resolve_model
-from .synth import read_synth, synth_dataset
+from .models import generate_text, load_vlm, resolve_model
+from .sft import (RowReport, SFTImageArgs, check_sft_config, data_geometry, data_root, load_stage_model, make_sft_trainer,
+                      peft_config, resolve_data, run_sft, sft_cli, sft_row, write_summary)
 
 _log = get_logger("judo.stage1")
 
 # %% auto #0
-__all__ = ['QUERY_ONLY_PROMPT', 'resolve_data', 'data_root', 'data_geometry', 'read_stage1_samples', 'check_pair', 'sft_row',
-           'RowReport', 'stage1_row', 'build_stage1_rows', 'vision_collator', 'kept_label_text', 'SFTModelArgs',
-           'peft_config', 'load_stage_model', 'last_checkpoint', 'check_checkpoint', 'resume_checkpoint',
-           'check_sft_config', 'load_checkpoint_weights', 'MappedResume', 'resumable', 'rows_dataset',
-           'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft', 'write_summary', 'sft_cli', 'parse_seg',
-           'seg_metrics', 'evaluate_segmentation', 'SFTImageArgs', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli',
+__all__ = ['QUERY_ONLY_PROMPT', 'read_stage1_samples', 'check_pair', 'stage1_row', 'build_stage1_rows', 'parse_seg',
+           'seg_metrics', 'evaluate_segmentation', 'Stage1Args', 'stage1_data', 'main', 'stage1_cli',
            'show_predictions']
-
-# %% ../nbs/06_stage1.ipynb #7cb41b9d
-def _value(v: str):
-    "'16' -> 16, '0.5' -> 0.5, anything else stays a string."
-    for t in (int, float):
-        try: return t(v)
-        except ValueError: pass
-    return v
-
-def resolve_data(spec: str # a path, or 'synth' / 'synth?key=value&...' (make_synth arguments)
-                ) -> Path:
-    "The file or folder a data spec names (building the judo-synth dataset on first use)."
-    if spec == "synth" or spec.startswith("synth?"):
-        return synth_dataset(**{k: _value(v) for k, v in parse_qsl(spec.partition("?")[2])})
-    p = Path(spec).expanduser()
-    if not p.exists(): raise JudoDataError(f"data not found: {p} (give a .jsonl file, an MMAD folder or mmad.json, or 'synth')")
-    return p
-
-# %% ../nbs/06_stage1.ipynb #dd9e486e
-def data_root(path: Path,       # the data file or folder
-              root: str | Path | None = None # explicit root (wins)
-             ) -> Path:
-    "The folder the data's image paths are relative to."
-    if root is not None: return Path(root)
-    path = Path(path).resolve()
-    start = path if path.is_dir() else path.parent
-    for d in (start, *start.parents):
-        if (d / "synth_meta.json").is_file() or (d / "mmad.json").is_file(): return d
-    return start
-
-def data_geometry(root: Path # a data root
-                 ) -> tuple[int, int]:
-    "`(image_size, grid_size)`: judo-synth's own (synth_meta.json), else the paper's (512, 16)."
-    meta = Path(root) / "synth_meta.json"
-    if meta.is_file():
-        m = json.loads(meta.read_text()); return int(m["image_size"]), int(m["grid_size"])
-    return IMAGE_SIZE, GRID_SIZE
 
 # %% ../nbs/06_stage1.ipynb #749eda14
 def read_stage1_samples(path: Path,           # from `resolve_data`
@@ -76,7 +35,9 @@ def read_stage1_samples(path: Path,           # from `resolve_data`
     "Samples from the authors' Stage-1 jsonl, a judo-synth folder (one split) or an MMAD folder / mmad.json."
     path = Path(path)
     if path.suffix == ".jsonl": return read_judo_stage1(path)
-    if path.is_dir() and (path / "synth_meta.json").is_file(): return read_synth(path, split)
+    if path.is_dir() and (path / "synth_meta.json").is_file():          # the CPU demo's generated data (judo.synth)
+        from judo.synth import read_synth
+        return read_synth(path, split)
     if path.is_dir(): return read_mmad(path)
     if path.suffix == ".json": return read_mmad(root, path)
     raise JudoDataError(f"{path}: not a Stage-1 source (expected .jsonl, mmad.json, an MMAD or judo-synth folder)")
@@ -98,29 +59,10 @@ def check_pair(sample: Sample, # the query (its image and mask are checked by `v
 QUERY_ONLY_PROMPT = STAGE1_PROMPT.replace(JUXTAPOSE_TEXT + " ", "").replace(
     "Compare the QUERY with the NORMAL template of the same {category}.", "Inspect the QUERY image of a {category}.")
 
-def sft_row(messages: list, # a conversation ending with the assistant turn
-            images: list,   # its images, in order
-            **extra         # more columns (ignored by the trainer, kept for evaluation)
-           ) -> dict:
-    "A TRL vision prompt-completion row: `prompt` (all but the last turn), `completion` (the last), `images`."
-    if messages[-1]["role"] != "assistant": raise ValueError("the last message must be the assistant's")
-    return dict(prompt=messages[:-1], completion=messages[-1:], images=list(images), **extra)
-
 def _query_only(messages: list, images: list, category: str, n: int) -> tuple[list, list]:
     user = {"role": "user", "content": [{"type": "image"},
             {"type": "text", "text": QUERY_ONLY_PROMPT.format(category=category.replace("_", " "), n=n)}]}
     return [user, *messages[1:]], images[:1]
-
-# %% ../nbs/06_stage1.ipynb #6df793d0
-@dataclass
-class RowReport:
-    "Rows built from samples, and every pair that was skipped (kind, path, image, detail)."
-    rows: list = field(default_factory=list)
-    problems: list = field(default_factory=list)
-    n_checked: int = 0
-    def __str__(self):
-        return "\n".join([f"{self.n_checked} samples, {len(self.rows)} rows, {len(self.problems)} skipped"]
-                         + [f"  {p['kind']}: {p['path']} ({p['detail']})" for p in self.problems[:20]])
 
 # %% ../nbs/06_stage1.ipynb #9029925e
 def _seg_of(target: str) -> str: return target.split(SEG_CLOSE)[0].replace(SEG_OPEN, "").strip()
@@ -156,241 +98,6 @@ def build_stage1_rows(samples: list,            # list[Sample] from any reader
         rep.problems.append(p)
     if rep.problems: _log.warning(str(rep))
     return rep
-
-# %% ../nbs/06_stage1.ipynb #c8fa4dda
-def vision_collator(processor,                 # the model's processor
-                    max_length: int | None = None # truncate longer rows (None: never)
-                   ):
-    "TRL's vision collator with completion-only loss: the one `SFTTrainer` builds for these rows."
-    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
-    return DataCollatorForVisionLanguageModeling(processor, max_length=max_length, completion_only_loss=True)
-
-def kept_label_text(batch: dict, # a collated batch
-                    processor,   # its processor
-                    i: int = 0   # which row
-                   ) -> str:
-    "The text of the tokens of row i that carry a label (everything the loss sees)."
-    lab = batch["labels"][i]
-    return processor.tokenizer.decode(lab[lab != -100])
-
-# %% ../nbs/06_stage1.ipynb #6995af73
-@dataclass
-class SFTModelArgs:
-    "What both SFT stages need besides TRL's SFTConfig: the model, LoRA, resuming and bad-row handling."
-    model_name_or_path: str = field(default="tiny", metadata={"help": "Model folder or hub id; 'tiny' / 'tiny:qwen3_vl': the tiny CPU model built here."})
-    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, bfloat16, float16 or float32."})
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights (the paper trains all)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: str = field(default=LORA_TARGETS, metadata={"help": "Modules to adapt: a regex (default: the language "
-        "model's attention and MLP projections; the vision tower stays frozen), comma-separated names, or 'all-linear'."})
-    merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
-    resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
-    strict: bool = field(default=False, metadata={"help": "Fail at the first bad data row instead of reporting and skipping it."})
-    max_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows (None: all)."})
-    def __post_init__(self):
-        if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
-            raise ValueError(f"dtype={self.dtype!r}: use auto, bfloat16, float16 or float32")
-        if self.use_lora and (self.lora_r < 1 or self.lora_alpha <= 0):
-            raise ValueError(f"LoRA needs lora_r >= 1 and lora_alpha > 0 (got {self.lora_r}, {self.lora_alpha})")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples={self.max_samples}: use a positive number, or leave it unset for all rows")
-
-# %% ../nbs/06_stage1.ipynb #7b04aaf5
-def peft_config(args: SFTModelArgs):
-    "The LoRA config of `judo.models.lora_config` from the stage's fields, or None without LoRA."
-    if not args.use_lora: return None
-    t = args.lora_target_modules
-    targets = [m.strip() for m in t.split(",") if m.strip()] if "," in t else t   # names, or one regex / 'all-linear'
-    return lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets))
-
-def load_stage_model(args: SFTModelArgs):
-    "`(model, processor)` to fine-tune (LoRA is added by the trainer)."
-    return load_vlm(args.model_name_or_path, dtype=args.dtype, attn_implementation=args.attn_implementation)
-
-# %% ../nbs/06_stage1.ipynb #28d02cfe
-def last_checkpoint(output_dir) -> str | None:
-    "The newest `checkpoint-*` folder in output_dir, or None."
-    from transformers.trainer_utils import get_last_checkpoint
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
-
-def _step(ckpt: Path) -> int: return int(ckpt.name.rpartition("-")[2]) if ckpt.name.rpartition("-")[2].isdigit() else -1
-
-def _unreadable(ckpt: Path) -> tuple | None:
-    "The first file of a checkpoint that a resume could not read, as (path, why), or None. Reads headers, not tensors."
-    import zipfile
-    from safetensors import safe_open
-    if not (ckpt / "trainer_state.json").is_file(): return ckpt / "trainer_state.json", "missing"
-    for f in [ckpt / "trainer_state.json", *sorted(ckpt.glob("*.index.json"))]:
-        try: json.loads(f.read_text())
-        except (ValueError, OSError) as e: return f, f"not valid JSON ({e})"
-    for f in sorted(ckpt.rglob("*.safetensors")):
-        try:
-            with safe_open(str(f), "pt"): pass
-        except Exception as e: return f, f"{type(e).__name__}: {e}"
-    for f in sorted([*ckpt.rglob("*.pt"), *ckpt.rglob("*.pth")]):      # torch.save writes zip archives
-        if not zipfile.is_zipfile(f): return f, "not a complete torch archive"
-    return None
-
-def check_checkpoint(ckpt # a `checkpoint-*` folder
-                    ) -> None:
-    "Fail in one line, naming the file and the checkpoint to use instead, when a checkpoint was cut while it was written."
-    ckpt = Path(ckpt)
-    if (bad := _unreadable(ckpt)) is None: return
-    older = sorted((c for c in ckpt.parent.glob("checkpoint-*") if c.is_dir() and 0 <= _step(c) < _step(ckpt)), key=_step)
-    then = (f"delete {ckpt} and run again with resume: true to continue from {older[-1]}" if older
-            else f"delete {ckpt} to start this stage over")
-    raise JudoDataError(f"{bad[0]}: {bad[1]}; the checkpoint was cut while it was written: {then}")
-
-def resume_checkpoint(output_dir,             # the run's output folder
-                      resume: bool,           # continue from its last checkpoint-*
-                      explicit: str | None = None # an explicit checkpoint folder (TRL's resume_from_checkpoint) wins
-                     ) -> str | None:
-    "The checkpoint a run continues from, checked whole; refuses to train over checkpoints it was not asked to resume."
-    ckpt = explicit or last_checkpoint(output_dir)
-    if ckpt and not (resume or explicit):
-        raise JudoDataError(f"{output_dir} already holds {Path(ckpt).name}: set resume: true (--resume true) to continue "
-                            "from it, or give a new output_dir (or delete this one) to start over")
-    if ckpt is None and resume: _log.info(f"resume: no checkpoint in {output_dir}; starting fresh")
-    if ckpt: check_checkpoint(ckpt)
-    return ckpt
-
-# %% ../nbs/06_stage1.ipynb #afef9542
-def check_sft_config(args: SFTModelArgs, # the stage's arguments
-                     sft_args,           # trl.SFTConfig
-                     vision: bool = True # rows carry images
-                    ) -> None:
-    "Fail on impossible combinations of the stage arguments and the SFTConfig, and on checkpoints it cannot resume as asked."
-    if args.resume and sft_args.resume_from_checkpoint:
-        raise ValueError("set either resume: true (last checkpoint in output_dir) or resume_from_checkpoint: PATH, not both")
-    if sft_args.use_cpu and (sft_args.bf16 or sft_args.fp16):
-        raise ValueError("use_cpu: true needs bf16: false and fp16: false (mixed precision is for GPUs here)")
-    if vision and sft_args.packing:
-        raise ValueError("TRL cannot pack rows with images: set packing: false (or, Stage 2, with_image: false)")
-    if vision and sft_args.padding_free:
-        raise ValueError("TRL has no padding-free mode for rows with images: set padding_free: false")
-    if sft_args.completion_only_loss is False:
-        raise ValueError("the stages train on the answer only: leave completion_only_loss unset (or true)")
-    resume_checkpoint(sft_args.output_dir, args.resume, sft_args.resume_from_checkpoint)   # before anything is loaded
-
-# %% ../nbs/06_stage1.ipynb #3735d650
-def load_checkpoint_weights(model,  # the model being trained (not PEFT-wrapped)
-                            ckpt    # a checkpoint folder with model.safetensors (or shards)
-                           ) -> None:
-    "Copy a checkpoint's weights into `model` in place, read through `from_pretrained`'s name mapping; every tensor or an error."
-    p = next(model.parameters())
-    saved = type(model).from_pretrained(str(ckpt), dtype=p.dtype)
-    model.load_state_dict(saved.state_dict(), strict=True)   # raises on any missing or unexpected name
-
-class MappedResume:
-    "Trainer mixin: resuming loads the checkpoint's full weights as `from_pretrained` reads them (see `load_checkpoint_weights`)."
-    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        from peft import PeftModel
-        model = self.model if model is None else model
-        full = any((Path(resume_from_checkpoint) / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json"))
-        if self.is_fsdp_enabled or not full or isinstance(model, PeftModel):
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_checkpoint_weights(model, resume_from_checkpoint)
-
-@functools.cache
-def resumable(trainer_cls # a transformers Trainer subclass (TRL's SFTTrainer, GRPOTrainer)
-             ):
-    "`trainer_cls` with `MappedResume` mixed in."
-    return type(trainer_cls.__name__, (MappedResume, trainer_cls), {})
-
-# %% ../nbs/06_stage1.ipynb #7aeb7ceb
-def rows_dataset(rows: list # `sft_row`s (PIL images) or text rows
-                ):
-    "A `datasets.Dataset` of the rows, each distinct image PNG-encoded once (`Dataset.from_list` encodes every row's images anew)."
-    import hashlib, io
-    from datasets import Dataset, Image as ImageFeature, List
-    if not rows or "images" not in rows[0]: return Dataset.from_list(rows)
-    png = {}
-    def encode(im):
-        if not isinstance(im, Image.Image): return im
-        key = (im.mode, im.size, hashlib.blake2b(im.tobytes(), digest_size=16).digest())
-        if key not in png:
-            buf = io.BytesIO(); im.save(buf, format="PNG"); png[key] = buf.getvalue()
-        return {"bytes": png[key], "path": None}
-    features = Dataset.from_list([{k: v for k, v in r.items() if k != "images"} for r in rows]).features
-    features["images"] = List(ImageFeature())   # what `from_list` infers for a list of PIL images
-    return Dataset.from_list([{**r, "images": [encode(im) for im in r["images"]]} for r in rows], features=features)
-
-def make_sft_trainer(model, processor,       # from `load_stage_model`
-                     rows: list,             # training rows (`sft_row`s, or text rows without `images`)
-                     sft_args,               # trl.SFTConfig
-                     peft=None,              # a LoRA config (`peft_config`) or None
-                     eval_rows: list | None = None # rows for trainer.evaluate (None: none)
-                    ):
-    "TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`)."
-    from trl import SFTTrainer
-    SFTTrainer = resumable(SFTTrainer)
-    if not rows: raise JudoDataError("no training rows left (every row was skipped or the data is empty)")
-    ds = lambda rs: rows_dataset(rs) if rs else None
-    return SFTTrainer(model=model, args=sft_args, train_dataset=ds(rows), eval_dataset=ds(eval_rows),
-                      processing_class=processor, peft_config=peft)
-
-# %% ../nbs/06_stage1.ipynb #ca1c1a67
-def save_stage_model(trainer,            # a trained SFTTrainer
-                     processor,          # its processor
-                     output_dir,         # where the HF folder goes
-                     merge_lora: bool = True # merge LoRA adapters into the weights before saving
-                    ) -> Path:
-    "Save model + processor as a Hugging Face folder that `load_vlm` reads (LoRA merged unless asked not to)."
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload") and merge_lora:
-        if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
-            _log.warning("LoRA with sharded weights: saving adapters only (merge them after training)")
-            trainer.save_model(str(output_dir))
-        elif trainer.is_world_process_zero():
-            model.merge_and_unload().save_pretrained(str(output_dir))
-    else:
-        trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero(): processor.save_pretrained(str(output_dir))
-    trainer.accelerator.wait_for_everyone()
-    return Path(output_dir)
-
-def loss_history(trainer) -> list[float]:
-    "The logged training losses, in order."
-    return [h["loss"] for h in trainer.state.log_history if "loss" in h]
-
-# %% ../nbs/06_stage1.ipynb #dda55c16
-def run_sft(trainer, processor,   # from `make_sft_trainer`
-            args: SFTModelArgs,   # the stage's arguments (resume, merge_lora)
-            sft_args              # trl.SFTConfig (output_dir)
-           ) -> dict:
-    "Train (resuming if asked), save model + processor to output_dir; return losses, metrics and the checkpoint used."
-    ckpt, t0 = resume_checkpoint(sft_args.output_dir, args.resume, sft_args.resume_from_checkpoint), time.time()
-    out = trainer.train(resume_from_checkpoint=ckpt)
-    save_stage_model(trainer, processor, sft_args.output_dir, args.merge_lora)
-    losses = loss_history(trainer)
-    return dict(output_dir=str(sft_args.output_dir), resumed_from=ckpt, global_step=trainer.state.global_step,
-                train_loss=out.training_loss, losses=losses, train_seconds=round(time.time() - t0, 2))
-
-# %% ../nbs/06_stage1.ipynb #ed41957b
-def write_summary(trainer, sft_args, # the stage's trainer and trl.SFTConfig
-                  name: str,         # file stem: `output_dir/judo_<name>.json`
-                  summary: dict      # what the stage's `main` returns
-                 ) -> dict:
-    "Write the stage summary next to the checkpoint (main process only) and return it."
-    if trainer.is_world_process_zero():
-        (Path(sft_args.output_dir) / f"judo_{name}.json").write_text(json.dumps(summary, indent=1, default=str))
-    return summary
-
-def sft_cli(prog: str,         # the console script's name (for its one-line errors)
-            args_class,        # the stage's argument dataclass (a `SFTModelArgs`)
-            main,              # the stage's `main(args, sft_args) -> dict`
-            argv: list | None = None # arguments (default: the command line)
-           ) -> dict:
-    "A stage's console script: `TrlParser((args_class, SFTConfig))` with `--config`, run `main`, print its summary; bad input ends in one line."
-    from trl import SFTConfig, TrlParser
-    with cli_errors(prog):
-        args, sft_args = TrlParser((args_class, SFTConfig)).parse_args_and_config(args=argv)
-        s = main(args, sft_args)
-    print(json.dumps({k: v for k, v in s.items() if k != "losses"}, indent=1, default=str))
-    return s
 
 # %% ../nbs/06_stage1.ipynb #ad7633fb
 def parse_seg(text: str, # a model reply
@@ -448,18 +155,6 @@ def evaluate_segmentation(model, processor,      # a model and its processor (`l
 
 # %% ../nbs/06_stage1.ipynb #8adcfbee
 @dataclass
-class SFTImageArgs(SFTModelArgs):
-    "SFTModelArgs plus where the images are and their geometry: shared by the stages that train on query images."
-    root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
-    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
-    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16)."})
-    def __post_init__(self):
-        super().__post_init__()
-        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
-        if self.grid_size is not None and self.image_size is not None and not 1 <= self.grid_size <= self.image_size:
-            raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size}")
-
-@dataclass
 class Stage1Args(SFTImageArgs):
     "Stage-1 data and evaluation settings (model/LoRA/resume and image fields from SFTImageArgs)."
     data: str = field(default="synth", metadata={"help": "Stage-1 rows: realiad_samples_gt.jsonl-format file, MMAD folder/mmad.json, judo-synth folder, or 'synth?make_synth args'."})
@@ -487,7 +182,7 @@ def stage1_data(args: Stage1Args) -> tuple[list, list, Path, int, int]:
     if args.eval_samples:
         if args.eval_data:
             ep = resolve_data(args.eval_data); held = read_stage1_samples(ep, data_root(ep, args.root), "test")
-        elif (root / "synth_meta.json").is_file(): held = read_synth(root, "test")
+        elif (root / "synth_meta.json").is_file(): held = read_stage1_samples(root, root, "test")
         else: raise JudoDataError("eval_samples > 0 needs eval_data (held-out pairs) for data that is not judo-synth")
     return train[:args.max_samples], held[:args.eval_samples], root, size, n
 

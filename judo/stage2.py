@@ -14,8 +14,8 @@ from .core import STAGE2_PROMPT, JudoDataError, Sample, get_logger, seed_everyth
 from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path, validate_samples
 from .pairing import stage2_messages
 from .models import generate_text
-from .stage1 import (RowReport, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
-                         make_sft_trainer, peft_config, resolve_data, run_sft, sft_row)
+from .sft import (RowReport, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
+                      make_sft_trainer, peft_config, resolve_data, run_sft, sft_row)
 
 _log = get_logger("judo.stage2")
 

@@ -70,7 +70,7 @@ def test_scan_targets_follow_the_shown_options(micro_run):
     "Every scan target writes the options it was shown, in letter order, up to the gold one; the answer is that last letter."
     from judo.data import read_judo_grpo
     from judo.coldstart import coldstart_rows
-    from judo.stage1 import data_root
+    from judo.sft import data_root
     _, out, _ = micro_run
     cmd = json.loads((out / "coldstart" / STAGE_DONE).read_text())["command"]
     assert cmd[cmd.index("--think") + 1] == "scan"

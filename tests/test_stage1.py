@@ -14,9 +14,9 @@ torch.set_num_threads(1)   # the tiny model trains several times faster on one t
 from judo.core import NORMAL_COMPARISON, JudoDataError
 from judo.data import read_judo_stage1
 from judo.models import load_vlm
-from judo.stage1 import (SFTModelArgs, Stage1Args, build_stage1_rows, check_sft_config, evaluate_segmentation,
-                         kept_label_text, load_stage_model, make_sft_trainer, read_stage1_samples,
-                         resolve_data, run_sft, vision_collator)
+from judo.sft import (SFTModelArgs, check_sft_config, kept_label_text, load_stage_model, make_sft_trainer, resolve_data, run_sft,
+                      vision_collator)
+from judo.stage1 import Stage1Args, build_stage1_rows, evaluate_segmentation, read_stage1_samples
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).with_name("judo-stage1")
@@ -196,7 +196,8 @@ def test_cli_tiny_recipe_trains_saves_and_resumes(tmp_path):
 def test_lora_run_saves_merged_model(tmp_path):
     args = Stage1Args(data=SYNTH, use_lora=True, lora_r=4, lora_alpha=8, max_samples=8)
     model, processor = load_stage_model(args)
-    from judo.stage1 import stage1_data, peft_config
+    from judo.sft import peft_config
+    from judo.stage1 import stage1_data
     train, _, root, size, n = stage1_data(args)
     rows = build_stage1_rows(train, root, size, n).rows
     trainer = make_sft_trainer(model, processor, rows, cpu_config(tmp_path, max_steps=2), peft_config(args))

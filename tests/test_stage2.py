@@ -13,8 +13,8 @@ torch.set_num_threads(1)
 from judo.core import STAGE2_PROMPT, JudoDataError
 from judo.data import read_domain_knowledge, read_judo_domain_qa
 from judo.models import load_vlm
-from judo.stage1 import (Stage1Args, check_sft_config, kept_label_text, resolve_data, vision_collator,
-                         main as stage1_main)
+from judo.sft import check_sft_config, kept_label_text, resolve_data, vision_collator
+from judo.stage1 import Stage1Args, main as stage1_main
 from judo.stage2 import (QA_TEMPLATES, Stage2Args, build_stage2_rows, check_domain_knowledge, generate_domain_qa,
                          main, qa_samples, split_probe, stage2_samples)
 
