@@ -9,7 +9,8 @@ import argparse, json, math, platform, shlex, sys, time
 from pathlib import Path
 
 from judo.coldstart import scan_lines
-from judo.pipeline import TABLE_COLUMNS, run_pipeline, score_table
+from judo.pipeline import run_pipeline
+from judo.report import TABLE_COLUMNS, score_table
 
 HERE = Path(__file__).resolve().parent
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 import numpy as np
+from fastcore.script import anno_parser
 
 # %% auto #0
 __all__ = ['GRID_SIZE', 'COVERAGE_THRESH', 'IMAGE_SIZE', 'OPTION_LETTERS', 'SEG_OPEN', 'SEG_CLOSE', 'THINK_OPEN', 'THINK_CLOSE',
            'ANSWER_OPEN', 'ANSWER_CLOSE', 'NO_CELLS', 'QUESTION_TYPES', 'SCORE_COLUMNS', 'SCORE_ABBREV',
            'MMAD_DATASETS', 'JUXTAPOSE_TEXT', 'NORMAL_COMPARISON', 'STAGE1_PROMPT', 'STAGE2_PROMPT', 'GRPO_PROMPT',
            'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'TRAINING_FILES', 'score_column', 'format_options', 'Question',
-           'Sample', 'JudoDataError', 'cli_errors', 'seed_everything', 'get_logger', 'cache_dir']
+           'Sample', 'JudoDataError', 'cli_errors', 'parse_cli', 'seed_everything', 'get_logger', 'cache_dir']
 
 # %% ../nbs/00_core.ipynb #25605f30
 GRID_SIZE = 16           # N, cells per side of the segmentation grid (paper §3.1; authors' `N=16`)
@@ -116,6 +117,16 @@ def cli_errors(prog: str # the console script's name, e.g. 'judo-stage1'
     "Inside: bad input (`JudoDataError`, `ValueError`, a missing file) ends the program with one line `prog: error: ...`."
     try: yield
     except (JudoDataError, ValueError, FileNotFoundError) as e: sys.exit(f"{prog}: error: {e}")
+
+def parse_cli(func, prog: str, argv: list | None = None) -> dict:
+    "Arguments for `func` from the command line (fastcore's `anno_parser`; `--a-b` is read as `--a_b`)."
+    def underscore(a: str) -> str:
+        if not a.startswith("--"): return a
+        k, eq, v = a[2:].partition("=")
+        return "--" + k.replace("-", "_") + eq + v
+    args = vars(anno_parser(func, prog).parse_args([underscore(a) for a in (sys.argv[1:] if argv is None else argv)]))
+    args.pop("pdb", None); args.pop("xtra", None)
+    return args
 
 # %% ../nbs/00_core.ipynb #11f5a13f
 def seed_everything(seed: int # the one seed for python, numpy and torch

@@ -13,7 +13,7 @@ import numpy as np
 from fastcore.script import anno_parser
 
 from .core import (SCORE_COLUMNS, SCORE_ABBREV, MMAD_DATASETS, GRID_SIZE, IMAGE_SIZE, NO_CELLS, MMAD_TEMPLATE_PREFIX,
-                       Question, score_column, JudoDataError, cli_errors, get_logger)
+                       Question, score_column, JudoDataError, cli_errors, get_logger, parse_cli)
 from .answers import read_answer
 from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
@@ -25,7 +25,7 @@ __all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score
            'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude',
            'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks',
            'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report',
-           'run_eval', 'parse_cli', 'eval_cli']
+           'run_eval', 'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
@@ -597,16 +597,6 @@ def run_eval(model: str = None,         # model folder or hub id ('tiny': the ti
     return md
 
 # %% ../nbs/10_evaluate.ipynb #bc1b51c5
-def parse_cli(func, prog: str, argv: list | None = None) -> dict:
-    "Arguments for `func` from the command line (fastcore's `anno_parser`; `--a-b` is read as `--a_b`)."
-    def underscore(a: str) -> str:
-        if not a.startswith("--"): return a
-        k, eq, v = a[2:].partition("=")
-        return "--" + k.replace("-", "_") + eq + v
-    args = vars(anno_parser(func, prog).parse_args([underscore(a) for a in (sys.argv[1:] if argv is None else argv)]))
-    args.pop("pdb", None); args.pop("xtra", None)
-    return args
-
 def eval_cli():
     "`judo-eval`: see `run_eval`."
     with cli_errors("judo-eval"): print(run_eval(**parse_cli(run_eval, "judo-eval")))

@@ -14,7 +14,7 @@ from .grid import GridParseError, decode_cells, mask_to_cells, show_grid
 from .pairing import pick_reference, grpo_prompt_messages
 from .models import generate_text
 from .answers import read_answer
-from .evaluate import parse_cli
+from .core import parse_cli
 
 # %% auto #0
 __all__ = ['DETECTION_QUESTION', 'DETECTION_OPTIONS', 'choose_reference', 'inspect_one', 'show_inspection', 'save_inspection',

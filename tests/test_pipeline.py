@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from judo.pipeline import (PipelineError, STAGE_DONE, STAGES, TABLE_COLUMNS, UNTRAINED, load_pipeline_config,
+from judo.report import TABLE_COLUMNS, UNTRAINED
+from judo.pipeline import (PipelineError, STAGE_DONE, STAGES, load_pipeline_config,
                            recipes_dirs, run_pipeline, stage_status)
 
 REPO = Path(__file__).resolve().parent.parent
