@@ -15,17 +15,17 @@ from fastcore.script import anno_parser
 from .core import (SCORE_COLUMNS, SCORE_ABBREV, MMAD_DATASETS, GRID_SIZE, IMAGE_SIZE, NO_CELLS, MMAD_TEMPLATE_PREFIX,
                        Question, score_column, JudoDataError, cli_errors, get_logger, parse_cli)
 from .answers import read_answer
-from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells
+from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells, seg_scores
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
 from .pairing import grpo_prompt_messages, mask_cells, mmad_messages, pick_references
 
 # %% auto #0
 __all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score_answers', 'scores_markdown', 'headline',
-           'show_scores', 'seg_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude',
-           'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks',
-           'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report',
-           'run_eval', 'eval_cli']
+           'show_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude', 'EvalConfig',
+           'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks', 'plan_questions',
+           'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report', 'run_eval',
+           'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
@@ -154,23 +154,6 @@ def show_scores(s: Scores,  # scored answers
     ax.set_ylim(0, 100); ax.set_ylabel("accuracy %"); ax.set_title(f"{s.mode} mode, final {_fmt(s.final)}")
     ax.legend(fontsize=7, ncols=min(len(rows), 4))
     return ax
-
-# %% ../nbs/10_evaluate.ipynb #5c32cc90
-def seg_scores(seg: str | None,        # the `<seg>` text of one answer
-               true_cells: np.ndarray,  # (N, N) bool, the mask's cells
-               mask: np.ndarray | None  # (S, S) bool mask at IMAGE_SIZE, or None for a normal image
-              ) -> dict:
-    "Cell precision/recall/F1/IoU and pixel IoU of one `<seg>` text against the true cells and mask."
-    try:
-        if seg is None: raise GridParseError("no <seg> block")
-        pred = decode_cells(seg, n=true_cells.shape[0])
-    except GridParseError: return dict(precision=0.0, recall=0.0, f1=0.0, iou=0.0, pixel_iou=0.0, malformed=True)
-    out = {k: float(v) for k, v in cell_scores(pred, true_cells).items()}
-    if mask is not None:
-        pm = cells_to_mask(pred, mask.shape[0])
-        union = (pm | mask).sum()
-        out["pixel_iou"] = float((pm & mask).sum() / union) if union else 1.0
-    return {**out, "malformed": False}
 
 # %% ../nbs/10_evaluate.ipynb #6fb1a594
 def seg_summary(records: list # answer records; those with `seg_scores` (or a `seg_skipped` reason) count

@@ -12,7 +12,8 @@ from .core import GRID_SIZE, COVERAGE_THRESH, NO_CELLS
 
 # %% auto #0
 __all__ = ['grid_edges', 'mask_to_cells', 'encode_cells', 'GridParseError', 'decode_cells', 'find_blocks', 'first_block',
-           'last_block', 'blocks_in_order', 'adjacent_blocks', 'cells_to_mask', 'cell_scores', 'show_grid']
+           'last_block', 'blocks_in_order', 'adjacent_blocks', 'cells_to_mask', 'cell_scores', 'seg_scores',
+           'show_grid']
 
 # %% ../nbs/01_grid.ipynb #c24dbd60
 def grid_edges(size: int, # image side in pixels
@@ -236,6 +237,23 @@ def cell_scores(pred: np.ndarray, # (n,n) bool predicted grid
     r = tp / nt if nt else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return dict(precision=p, recall=r, f1=f1, iou=tp / (np_ + nt - tp))
+
+# %% ../nbs/01_grid.ipynb #5c32cc90
+def seg_scores(seg: str | None,        # the `<seg>` text of one answer
+               true_cells: np.ndarray,  # (N, N) bool, the mask's cells
+               mask: np.ndarray | None  # (S, S) bool mask at IMAGE_SIZE, or None for a normal image
+              ) -> dict:
+    "Cell precision/recall/F1/IoU and pixel IoU of one `<seg>` text against the true cells and mask."
+    try:
+        if seg is None: raise GridParseError("no <seg> block")
+        pred = decode_cells(seg, n=true_cells.shape[0])
+    except GridParseError: return dict(precision=0.0, recall=0.0, f1=0.0, iou=0.0, pixel_iou=0.0, malformed=True)
+    out = {k: float(v) for k, v in cell_scores(pred, true_cells).items()}
+    if mask is not None:
+        pm = cells_to_mask(pred, mask.shape[0])
+        union = (pm | mask).sum()
+        out["pixel_iou"] = float((pm & mask).sum() / union) if union else 1.0
+    return {**out, "malformed": False}
 
 # %% ../nbs/01_grid.ipynb #61c280cb
 def show_grid(img, # PIL image or (H,W[,C]) array
