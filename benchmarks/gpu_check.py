@@ -125,7 +125,7 @@ def grpo(settings, start, tag=""):
         from safetensors.torch import load_file
         from judo.grpo import build_grpo_rows, main, parse_args, start_checkpoint
         out = WORK / f"grpo{tag}_{settings['model_init_kwargs']['dtype']}"
-        args, cfg = parse_args(["--config", recipe("grpo", model=start, output_dir=str(out), max_steps=a.grpo_steps,
+        args, cfg = parse_args(["--config", recipe("grpo", model_name_or_path=start, output_dir=str(out), max_steps=a.grpo_steps,
                                                    rewards=REWARDS, reward_weights=[1.0] * len(REWARDS), save_strategy="no",
                                                    torch_threads=1 if a.cpu else 8, **settings)])
         res = main(args, cfg)

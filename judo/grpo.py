@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, SEG_CLOSE, SEG_OPEN, THINK_CLOSE,
-                       THINK_OPEN, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
+                       THINK_OPEN, TRAINING_FILES, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
 from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
                        validate_samples)
-from .models import LORA_TARGETS
+from .sft import GeometryArgs, LoraArgs, data_root, peft_config, resolve_data
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference, true_cells_text
 from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs
 
@@ -111,22 +111,17 @@ def grpo_dataset(rows: list,  # from `rows_from_jsonl` / `rows_from_mmad`
 def _help(text: str) -> dict: return {"help": text}
 
 @dataclass
-class GRPOArgs:
-    "judo's Stage-3 options: start checkpoint, data, rewards, LoRA, resuming."
-    model: str = field(default="tiny-warm", metadata=_help(
+class GRPOArgs(LoraArgs, GeometryArgs):
+    "judo's Stage-3 options: start checkpoint, data, rewards, LoRA and image fields (the SFT stages' names), resuming."
+    model_name_or_path: str = field(default="tiny-warm", metadata=_help(
         "start checkpoint: the Stage-2 output folder or a hub id; 'tiny' = random tiny Qwen2.5-VL, 'tiny-warm' = tiny "
         "taught the answer layout (CPU demo, built and cached)"))
-    data: str = field(default="synth", metadata=_help(
-        "a grpo_gt.jsonl (authors' format), an MMAD root (with mmad.json), a judo-synth folder, or 'synth' (built and cached)"))
-    data_root: str | None = field(default=None, metadata=_help("folder the jsonl's image paths are relative to (default: the jsonl's folder)"))
+    data: str = field(default="synth?n_per_category=8&categories=washer,pill_box", metadata=_help(
+        "a grpo_gt.jsonl (authors' format), an MMAD root (with mmad.json), a judo-synth folder, or 'synth?make_synth args' (built and cached)"))
     mmad_json: str | None = field(default=None, metadata=_help("MMAD root only: the json file (default <root>/mmad.json)"))
     domain_knowledge: str | None = field(default=None, metadata=_help("MMAD root only: domain_knowledge.json whose entries become domain_gt"))
     reference: str = field(default="random", metadata=_help("MMAD root only: template choice, 'random' (paper), 'similar' or 'given'"))
-    image_size: int | None = field(default=None, metadata=_help("image side (default: judo-synth's, else 512, the paper's)"))
-    grid_size: int | None = field(default=None, metadata=_help("grid cells per side (default: judo-synth's, else 16, the paper's)"))
-    max_rows: int | None = field(default=None, metadata=_help("keep only the first N rows (quick runs)"))
-    synth_n_per_category: int = field(default=8, metadata=_help("data 'synth': queries per category"))
-    synth_categories: str = field(default="washer,pill_box", metadata=_help("data 'synth': comma-separated categories"))
+    max_samples: int | None = field(default=None, metadata=_help("keep only the first N rows (quick runs)"))
     rewards: list[str] = field(default_factory=lambda: list(REWARDS), metadata=_help(
         f"reward names, in order, from {list(REWARDS)}; weights go in reward_weights (default 1 each, the paper's)"))
     letter_rule: str = field(default="strict", metadata=_help("accuracy/structure letter extractor: 'strict' or the authors' 'paper'"))
@@ -134,18 +129,13 @@ class GRPOArgs:
     encoder: str | None = field(default=None, metadata=_help("domain reward encoder path/name (default: bundled all-MiniLM-L6-v2)"))
     encoder_device: str | None = field(default=None, metadata=_help("domain reward encoder device, e.g. 'cpu' (default: sentence-transformers' choice)"))
     encoder_dtype: str = field(default="float32", metadata=_help("domain reward encoder weights: float32 (exact) or bfloat16 (about 2x faster on CPUs with native bf16; rewards within ~1e-3)"))
-    use_lora: bool = field(default=False, metadata=_help("train LoRA adapters (merged into the saved model) instead of all weights"))
-    lora_r: int = field(default=16, metadata=_help("LoRA rank"))
-    lora_alpha: int = field(default=32, metadata=_help("LoRA alpha"))
-    lora_dropout: float = field(default=0.05, metadata=_help("LoRA dropout"))
-    lora_target_modules: str = field(default=LORA_TARGETS, metadata=_help(
-        "regex of the modules that get adapters (default: the language model's projections, as in Stage 1 and 2)"))
     strict: bool = field(default=False, metadata=_help("fail at the first broken image or mask instead of skipping it (skips are counted on stderr)"))
     resume: bool = field(default=True, metadata=_help("resume from the last checkpoint-* in output_dir when there is one"))
     torch_threads: int | None = field(default=None, metadata=_help(
         "CPU threads for torch (default: torch's choice); 1 is fastest for the tiny model and on a shared machine"))
 
     def __post_init__(self):
+        super().__post_init__()                  # the LoRA and image checks every stage shares
         bad = [r for r in self.rewards if r not in REWARDS]
         if bad or not self.rewards: raise ValueError(f"unknown reward(s) {bad} in rewards={self.rewards}; choose from {list(REWARDS)}")
         if len(set(self.rewards)) != len(self.rewards): raise ValueError(f"rewards={self.rewards} names a reward twice; list each once")
@@ -153,12 +143,8 @@ class GRPOArgs:
         if self.seg_rule not in ("strict", "paper"): raise ValueError(f"seg_rule={self.seg_rule!r}: use 'strict' or 'paper'")
         check_encoder_dtype(self.encoder_dtype, "encoder_dtype")
         if self.reference not in STRATEGIES: raise ValueError(f"reference={self.reference!r}: use one of {list(STRATEGIES)}")
-        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px (one merged patch)")
-        if self.grid_size is not None and not 1 <= self.grid_size <= (self.image_size or IMAGE_SIZE):
-            raise ValueError(f"grid_size={self.grid_size}: use 1..image_size")
-        if self.max_rows is not None and self.max_rows < 1: raise ValueError(f"max_rows={self.max_rows}: use a positive count or leave it unset")
+        if self.max_samples is not None and self.max_samples < 1: raise ValueError(f"max_samples={self.max_samples}: use a positive count or leave it unset")
         if self.torch_threads is not None and self.torch_threads < 1: raise ValueError(f"torch_threads={self.torch_threads}: use >= 1 or leave it unset")
-        if self.use_lora and (self.lora_r < 1 or self.lora_alpha <= 0): raise ValueError("use_lora needs lora_r >= 1 and lora_alpha > 0")
 
 # %% ../nbs/09_grpo.ipynb #b6005043
 def check_recipe(args: GRPOArgs, # judo's options
@@ -171,7 +157,7 @@ def check_recipe(args: GRPOArgs, # judo's options
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ValueError("use_vllm=True needs vLLM, which is in the GPU extra: pip install 'judo[gpu]' (CUDA GPUs only); "
                          "or set use_vllm: false to generate with transformers")
-    if cfg.use_vllm and args.model.startswith("tiny"): raise ValueError("use_vllm with a tiny model: vLLM is for real checkpoints on GPUs")
+    if cfg.use_vllm and args.model_name_or_path.startswith("tiny"): raise ValueError("use_vllm with a tiny model: vLLM is for real checkpoints on GPUs")
     if cfg.loss_type != "grpo" or cfg.scale_rewards != "group":
         _log.warning(f"loss_type={cfg.loss_type!r}, scale_rewards={cfg.scale_rewards!r}: the paper's objective is "
                      "loss_type='grpo' with scale_rewards='group'")
@@ -192,27 +178,22 @@ def parse_args(argv: list | None = None # command-line words; None: sys.argv[1:]
 # %% ../nbs/09_grpo.ipynb #19f2d8cf
 def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
     "`(rows, image_size, grid_size)` for the data source named by `args.data`."
-    data = args.data
-    if data == "synth":
-        from judo.synth import synth_dataset
-        data = synth_dataset(n_per_category=args.synth_n_per_category, categories=args.synth_categories)
-    p = Path(data)
-    if not p.exists(): raise JudoDataError(f"data {data!r} not found: give a grpo_gt.jsonl, an MMAD root, a judo-synth folder or 'synth'")
+    p = resolve_data(args.data)                               # a path, or a 'synth?...' spec built and cached
     size, n = synth_grid(p) if is_synth(p) else (IMAGE_SIZE, GRID_SIZE)
     size, n = args.image_size or size, args.grid_size or n
-    if is_synth(p): rows = rows_from_jsonl(p / "train/grpo_gt.jsonl", p, size, n, args.strict)
-    elif p.is_file(): rows = rows_from_jsonl(p, args.data_root, size, n, args.strict)
+    if is_synth(p): rows = rows_from_jsonl(p / TRAINING_FILES["grpo"], p, size, n, args.strict)
+    elif p.is_file(): rows = rows_from_jsonl(p, data_root(p, args.root), size, n, args.strict)
     else: rows = rows_from_mmad(p, args.mmad_json, size, n, args.reference, 0, args.domain_knowledge, args.strict)
-    if not rows: raise JudoDataError(f"data {data!r}: no usable GRPO rows (every row was skipped; see the problems above)")
-    return rows[:args.max_rows] if args.max_rows else rows, size, n
+    if not rows: raise JudoDataError(f"data {args.data!r}: no usable GRPO rows (every row was skipped; see the problems above)")
+    return rows[:args.max_samples] if args.max_samples else rows, size, n
 
 def start_checkpoint(args: GRPOArgs, rows: list, size: int) -> str:
     "The start model as a path string (TRL rebuilds the reference model from it)."
     from judo.models import resolve_model
-    if args.model == "tiny-warm":                 # the CPU demo's stand-in for a Stage-2 model (notebook 12)
+    if args.model_name_or_path == "tiny-warm":                 # the CPU demo's stand-in for a Stage-2 model (notebook 12)
         from judo.coldstart import warm_start_tiny
         return str(warm_start_tiny(rows, size))
-    return str(resolve_model(args.model))
+    return str(resolve_model(args.model_name_or_path))
 
 # %% ../nbs/09_grpo.ipynb #bb94c046
 def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
@@ -220,10 +201,8 @@ def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
                 ):
     "A TRL `GRPOTrainer` on the rows with the named rewards, the start checkpoint passed as a path."
     from trl import GRPOTrainer
-    from judo.models import lora_config
     from judo.sft import resumable         # a resume restores every weight (see `MappedResume`)
-    peft = lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                            target_modules=args.lora_target_modules)) if args.use_lora else None
+    peft = peft_config(args)                    # the LoRA default and fields of every stage (judo.sft)
     funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
     return resumable(GRPOTrainer)(model=start_checkpoint(args, rows, size), reward_funcs=funcs, args=cfg,
                        train_dataset=grpo_dataset(rows, size), peft_config=peft)

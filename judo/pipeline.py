@@ -38,21 +38,18 @@ class StageSpec:
     args_class: str    # the stage's arguments dataclass in `module`
     trl_config: str    # 'SFTConfig' or 'GRPOConfig'
     data_file: str     # its training file, relative to a data root
-    model_flag: str = "model_name_or_path"  # the argument naming the start model
-    root_flag: str = "root"                 # the argument naming the data root
-    geometry: bool = True                   # takes image_size / grid_size
     script_args: tuple = ()                 # arguments between the script and `--config` (a sub-command)
 
 STAGES = {s.name: s for s in (
     StageSpec("stage1", "Stage 1: juxtaposed segmentation SFT", "judo.stage1", "stage1_cli", "judo-stage1", "Stage1Args",
               "SFTConfig", TRAINING_FILES["stage1"]),
     StageSpec("stage2", "Stage 2: domain-knowledge SFT", "judo.stage2", "stage2_cli", "judo-stage2", "Stage2Args",
-              "SFTConfig", TRAINING_FILES["stage2"], geometry=False),
+              "SFTConfig", TRAINING_FILES["stage2"]),
     StageSpec("coldstart", "Cold start: SFT on the GRPO rows in JUDO's output format (stands in for an Instruct model)",
               "judo.coldstart", "coldstart_cli", "judo-pipeline", "ColdStartArgs", "SFTConfig", TRAINING_FILES["grpo"],
               script_args=("coldstart",)),
     StageSpec("grpo", "Stage 3: domain-oriented GRPO with the five rewards", "judo.grpo", "grpo_cli", "judo-grpo",
-              "GRPOArgs", "GRPOConfig", TRAINING_FILES["grpo"], model_flag="model", root_flag="data_root"),
+              "GRPOArgs", "GRPOConfig", TRAINING_FILES["grpo"]),
 )}
 STAGE_ORDER = tuple(STAGES)
 
@@ -213,8 +210,8 @@ def stage_argv(spec: StageSpec,  # the stage
                resume: bool = False       # continue from the last checkpoint-* in out_dir
               ) -> list[str]:
     "The stage's command-line arguments (after its script)."
-    args = {spec.model_flag: model_in, "data": data, spec.root_flag: root, "output_dir": out_dir, "seed": seed}
-    if spec.geometry and geometry: args.update(image_size=geometry["image_size"], grid_size=geometry["grid"])
+    args = {"model_name_or_path": model_in, "data": data, "root": root, "output_dir": out_dir, "seed": seed}  # every stage's names
+    if geometry: args.update(image_size=geometry["image_size"], grid_size=geometry["grid"])
     args.update(extra or {})
     if resume: args["resume"] = True
     return [*spec.script_args, "--config", str(recipe)] + [a for k, v in args.items() for a in (f"--{k}", _flag(v))]

@@ -17,11 +17,11 @@ from .models import LORA_TARGETS, load_vlm, lora_config
 _log = get_logger("judo.sft")
 
 # %% auto #0
-__all__ = ['resolve_data', 'data_root', 'data_geometry', 'sft_row', 'RowReport', 'vision_collator', 'kept_label_text',
-           'SFTModelArgs', 'SFTImageArgs', 'peft_config', 'load_stage_model', 'last_checkpoint', 'check_checkpoint',
-           'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights', 'MappedResume', 'resumable',
-           'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft', 'write_summary',
-           'sft_cli']
+__all__ = ['resolve_data', 'data_root', 'data_geometry', 'sft_row', 'RowReport', 'vision_collator', 'kept_label_text', 'LoraArgs',
+           'GeometryArgs', 'SFTModelArgs', 'SFTImageArgs', 'peft_config', 'load_stage_model', 'last_checkpoint',
+           'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights', 'MappedResume',
+           'resumable', 'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft',
+           'write_summary', 'sft_cli']
 
 # %% ../nbs/05b_sft.ipynb #7cb41b9d
 def _value(v: str):
@@ -98,42 +98,57 @@ def kept_label_text(batch: dict, # a collated batch
     return processor.tokenizer.decode(lab[lab != -100])
 
 # %% ../nbs/05b_sft.ipynb #6995af73
+class _Checked:
+    "The end of every `__post_init__` chain of the argument dataclasses below."
+    def __post_init__(self): pass
+
 @dataclass
-class SFTModelArgs:
-    "What both SFT stages need besides TRL's SFTConfig: the model, LoRA, resuming and bad-row handling."
-    model_name_or_path: str = field(default="tiny", metadata={"help": "Model folder or hub id; 'tiny' / 'tiny:qwen3_vl': the tiny CPU model built here."})
-    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, bfloat16, float16 or float32."})
-    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
+class LoraArgs(_Checked):
+    "LoRA instead of full fine-tuning (the paper trains every weight): the same fields in every stage, SFT and GRPO."
     use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters instead of all weights (the paper trains all)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: str = field(default=LORA_TARGETS, metadata={"help": "Modules to adapt: a regex (default: the language "
         "model's attention and MLP projections; the vision tower stays frozen), comma-separated names, or 'all-linear'."})
+    def __post_init__(self):
+        super().__post_init__()
+        if self.use_lora and (self.lora_r < 1 or self.lora_alpha <= 0):
+            raise ValueError(f"LoRA needs lora_r >= 1 and lora_alpha > 0 (got {self.lora_r}, {self.lora_alpha})")
+
+@dataclass
+class GeometryArgs(_Checked):
+    "Where a stage's images are and the geometry it shows them at: the same fields in every stage."
+    root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
+    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
+    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16; Stage 2 has no grid)."})
+    def __post_init__(self):
+        super().__post_init__()
+        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
+        if self.grid_size is not None and not 1 <= self.grid_size <= (self.image_size or IMAGE_SIZE):
+            raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size or IMAGE_SIZE}")
+
+@dataclass
+class SFTModelArgs(LoraArgs):
+    "What every SFT stage needs besides TRL's SFTConfig: the model, LoRA, resuming and bad-row handling."
+    model_name_or_path: str = field(default="tiny", metadata={"help": "Model folder or hub id; 'tiny' / 'tiny:qwen3_vl': the tiny CPU model built here."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, bfloat16, float16 or float32."})
+    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
     strict: bool = field(default=False, metadata={"help": "Fail at the first bad data row instead of reporting and skipping it."})
     max_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows (None: all)."})
     def __post_init__(self):
+        super().__post_init__()
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"dtype={self.dtype!r}: use auto, bfloat16, float16 or float32")
-        if self.use_lora and (self.lora_r < 1 or self.lora_alpha <= 0):
-            raise ValueError(f"LoRA needs lora_r >= 1 and lora_alpha > 0 (got {self.lora_r}, {self.lora_alpha})")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples={self.max_samples}: use a positive number, or leave it unset for all rows")
 
 # %% ../nbs/05b_sft.ipynb #4ce10b88
 @dataclass
-class SFTImageArgs(SFTModelArgs):
-    "SFTModelArgs plus where the images are and their geometry: shared by the stages that train on query images."
-    root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
-    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
-    grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16)."})
-    def __post_init__(self):
-        super().__post_init__()
-        if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
-        if self.grid_size is not None and self.image_size is not None and not 1 <= self.grid_size <= self.image_size:
-            raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size}")
+class SFTImageArgs(SFTModelArgs, GeometryArgs):
+    "SFTModelArgs plus where the images are and their geometry (`GeometryArgs`): every SFT stage's arguments."
 
 # %% ../nbs/05b_sft.ipynb #7b04aaf5
 def peft_config(args: SFTModelArgs):

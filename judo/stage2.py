@@ -14,7 +14,7 @@ from .core import STAGE2_PROMPT, JudoDataError, Sample, get_logger, seed_everyth
 from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path, validate_samples
 from .pairing import stage2_messages
 from .models import generate_text
-from .sft import (RowReport, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
+from .sft import (RowReport, SFTImageArgs, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
                       make_sft_trainer, peft_config, resolve_data, run_sft, sft_row)
 
 _log = get_logger("judo.stage2")
@@ -258,11 +258,9 @@ def domain_probe(model, processor,     # the model to ask
 
 # %% ../nbs/07_stage2.ipynb #9d7b36c7
 @dataclass
-class Stage2Args(SFTModelArgs):
-    "Stage-2 data and probe settings (model/LoRA/resume fields from SFTModelArgs)."
+class Stage2Args(SFTImageArgs):
+    "Stage-2 data and probe settings (model, LoRA, resume and image fields from SFTImageArgs; Stage 2 has no grid)."
     data: str = field(default="synth", metadata={"help": "domain_qa_goods.jsonl-format file, a domain_knowledge.json to generate QA from, or a judo-synth folder / 'synth?...' spec."})
-    root: str | None = field(default=None, metadata={"help": "Data root holding the normal images (default: found from data)."})
-    image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
     with_image: bool = field(default=True, metadata={"help": "Show each question with its normal image (paper). False: text-only rows, which TRL can pack."})
     paraphrases: int = field(default=3, metadata={"help": "Generated questions per fact (1-3; the paper: 3)."})
     qa_seed: int = field(default=0, metadata={"help": "Seed of the generated paraphrases and of the image each pair gets."})

@@ -68,7 +68,7 @@ def test_rows_from_fixture_have_columns_and_precomputed_cells(tmp_path):
 def test_fixture_rows_without_images_are_skipped_and_counted(tmp_path, caplog):
     assert rows_from_jsonl(FIXTURE, tmp_path) == [] and "missing_image" in caplog.text
     with pytest.raises(JudoDataError, match="missing_image"): rows_from_jsonl(FIXTURE, tmp_path, strict=True)
-    with pytest.raises(JudoDataError, match="no usable GRPO rows"): build_grpo_rows(GRPOArgs(data=str(FIXTURE), data_root=str(tmp_path)))
+    with pytest.raises(JudoDataError, match="no usable GRPO rows"): build_grpo_rows(GRPOArgs(data=str(FIXTURE), root=str(tmp_path)))
 
 
 def test_broken_masks_never_become_rows(tmp_path):
@@ -85,9 +85,9 @@ def test_broken_masks_never_become_rows(tmp_path):
 
 
 def test_rows_from_synth_and_mmad(synth_args):
-    from judo.synth import synth_dataset
+    from judo.sft import resolve_data
     rows, size, n = build_grpo_rows(synth_args)
-    root = synth_dataset(n_per_category=synth_args.synth_n_per_category, categories=synth_args.synth_categories)
+    root = resolve_data(synth_args.data)
     assert (size, n) == synth_grid(root) == (112, 4)
     assert all(tuple(r) == GRPO_COLUMNS and r["domain_gt"] for r in rows)
     assert {r["gt_cells"] == NO_CELLS for r in rows} == {True, False}
@@ -96,7 +96,7 @@ def test_rows_from_synth_and_mmad(synth_args):
     ds = grpo_dataset(rows, size)
     assert set(ds.column_names) == set(GRPO_COLUMNS)
     assert [im.size for im in ds[0]["images"]] == [(size, size)] * 2
-    few, size8, n8 = build_grpo_rows(GRPOArgs(max_rows=5, grid_size=8))
+    few, size8, n8 = build_grpo_rows(GRPOArgs(max_samples=5, grid_size=8))
     assert (len(few), size8, n8) == (5, 112, 8)
 
 
@@ -218,9 +218,9 @@ def test_grpo_from_a_stage2_checkpoint(tmp_path, synth_args):
             "--output_dir", str(s1), "--eval_samples", "0", *gentle)
     run_cli("judo-stage2", "--config", str(REPO / "recipes/tiny/stage2.yaml"), "--model_name_or_path", str(s1),
             "--output_dir", str(s2), "--probe_questions", "0", *gentle)
-    run_cli("judo-grpo", "--config", str(TINY), "--model", str(s2), "--output_dir", str(out), "--max_steps", "2",
+    run_cli("judo-grpo", "--config", str(TINY), "--model_name_or_path", str(s2), "--output_dir", str(out), "--max_steps", "2",
             "--save_strategy", "no")
-    assert json.loads((out / "judo_grpo.json").read_text())["model"] == str(s2)
+    assert json.loads((out / "judo_grpo.json").read_text())["model_name_or_path"] == str(s2)
     log = [h for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
     assert [h["step"] for h in log] == [1, 2]
     for name in REWARDS:                                     # all five rewards logged, every step
