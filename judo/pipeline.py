@@ -421,12 +421,15 @@ def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a fol
     cfg, rdir = load_pipeline_config(recipe, **ov)
     out = Path(out or f"runs/{rdir.name}-s{cfg.seed}")
     root = data_root_for(cfg, create=True)
-    if problems := check_paths(cfg, rdir, root): raise PipelineError("cannot run:\n  " + "\n  ".join(problems))
+    problems = check_paths(cfg, rdir, root)
+    if problems and not dry_run: raise PipelineError("cannot run:\n  " + "\n  ".join(problems))
     if fresh and not dry_run and out.exists(): shutil.rmtree(out)
     plans = plan_pipeline(cfg, rdir, out, root, base_model(cfg, build=not dry_run))
     text = format_plan(cfg, rdir, out, root, plans, count_rows(eval_questions(cfg, root)))
     if bad := {p.spec.name: e for p in plans if (e := check_stage_recipe(p))}:
         raise PipelineError("stage recipes rejected:\n  " + "\n  ".join(f"{k}: {v}" for k, v in bad.items()))
+    if dry_run and problems:   # the plan first, so it can be read before the data is downloaded; then what is missing
+        raise PipelineError(text + "\n\ncannot run yet, missing:\n  " + "\n  ".join(problems))
     if dry_run: return text
     return _execute(cfg, rdir, out, root, plans, text, quiet)
 

@@ -132,8 +132,13 @@ def test_every_recipe_dry_runs(recipe, tmp_path, monkeypatch):
 
 
 def test_paper_recipe_reports_missing_data(tmp_path, monkeypatch):
+    "Before the data is downloaded a dry run prints the whole plan, then what is missing, and fails; a real run only fails."
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(PipelineError, match=r"data root .*data/MMAD does not exist"): run_pipeline("paper", dry_run=True)
+    with pytest.raises(PipelineError) as e: run_pipeline("paper", dry_run=True)
+    plan, _, missing = str(e.value).partition("cannot run yet, missing:")
+    assert "[1] stage1" in plan and "[3] grpo" in plan and "judo-grpo --config" in plan and "--image_size 512" in plan
+    assert re.search(r"data root .*data/MMAD does not exist", missing)
+    with pytest.raises(PipelineError, match=r"^cannot run:\n  data root .*data/MMAD does not exist"): run_pipeline("paper")
 
 
 @pytest.mark.parametrize("change, message", [
