@@ -18,14 +18,15 @@ from .answers import read_answer
 from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells, seg_scores
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
+from .sft import data_geometry
 from .pairing import grpo_prompt_messages, mask_cells, mmad_messages, pick_references
 
 # %% auto #0
 __all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score_answers', 'scores_markdown', 'headline',
            'show_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude', 'EvalConfig',
            'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks', 'plan_questions',
-           'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report', 'run_eval',
-           'eval_cli']
+           'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report', 'EvalArgs',
+           'run_eval', 'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
@@ -249,8 +250,8 @@ class EvalConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "generation budget per answer (paper GRPO: 256)"})
     batch_size: int = field(default=16, metadata={"help": "questions per generate call (left padding, KV cache)"})
     mode: str = field(default="strict", metadata={"help": "headline score: 'strict' (unreadable = wrong) or 'mmad' (dropped)"})
-    grid: int = field(default=GRID_SIZE, metadata={"help": "segmentation grid cells per side (paper: 16; judo-synth: its synth_meta.json)"})
-    image_size: int = field(default=IMAGE_SIZE, metadata={"help": "side images are resized to (paper: 512)"})
+    grid_size: int | None = field(default=None, metadata={"help": "segmentation grid cells per side (default: the data's — judo-synth's metadata — else the paper's 16)"})
+    image_size: int | None = field(default=None, metadata={"help": "side images are resized to (default: the data's, else the paper's 512)"})
     limit: int | None = field(default=None, metadata={"help": "ask only the first N questions (smoke tests)"})
     strict: bool = field(default=False, metadata={"help": "fail at the first broken image, mask or template instead of skipping and reporting it"})
     def __post_init__(self):
@@ -260,6 +261,10 @@ class EvalConfig:
         if self.prompt == "judo" and self.shots != 1:
             raise ValueError(f"the JUDO prompt juxtaposes exactly one template (shots=1, got {self.shots}); use prompt='mmad' for k-shot")
         if self.shots < 0 or self.batch_size < 1: raise ValueError("shots must be >= 0 and batch_size >= 1")
+    def for_data(self, root) -> "EvalConfig":
+        "This config with the data's geometry (`judo.sft.data_geometry`) where none is set."
+        size, n = data_geometry(root)
+        return dataclasses.replace(self, image_size=self.image_size or size, grid_size=self.grid_size or n)
     def answer_fields(self) -> dict:
         "The fields that change the answers (a resumed log must match them)."
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("batch_size", "mode", "limit", "strict")}
@@ -353,7 +358,7 @@ def job_messages(job: dict,        # from `plan_questions`
     "`(messages, images)` that ask this job's question (with its shown options) in the configured prompt style."
     s, t = job["sample"], job["templates"]
     q = Question(job["question"], job["options"], job["gold"], job["type"])
-    if cfg.prompt == "judo": return grpo_prompt_messages(s, t[0], root, q, size=cfg.image_size, n=cfg.grid)
+    if cfg.prompt == "judo": return grpo_prompt_messages(s, t[0], root, q, size=cfg.image_size, n=cfg.grid_size)
     msgs, imgs = mmad_messages(s, t[0] if t else None, root, q, size=cfg.image_size)
     if len(t) > 1:   # MMAD's k-shot: "Following is/are k image(s) of normal sample", then the k templates
         content = msgs[0]["content"]
@@ -373,7 +378,7 @@ class SegTruth:
         if sample.image not in self.cache: self.cache[sample.image] = self._load(sample)
         return self.cache[sample.image]
     def _load(self, sample):
-        n, size = self.cfg.grid, self.cfg.image_size
+        n, size = self.cfg.grid_size, self.cfg.image_size
         if sample.image in self.broken: return self.broken[sample.image]
         if sample.is_normal: return np.zeros((n, n), bool), None
         if not sample.mask: return "no_mask"
@@ -422,7 +427,7 @@ def evaluate(model, processor,     # from `judo.models.load_vlm`
             ) -> list[dict]:
     "Check the samples, answer every question (resuming from `out/answers.jsonl`); return the answer records in question order."
     from tqdm.auto import tqdm
-    cfg = cfg or EvalConfig()
+    cfg = (cfg or EvalConfig()).for_data(root)          # the data's geometry where the config sets none
     checked = checked if checked is not None else check_samples(samples, root, cfg)
     jobs, log = plan_questions(samples, root, cfg, checked), (_open_run(out, cfg) if out is not None else None)
     done = {r["key"]: r for r in (read_answers(log, RECORD_FIELDS) if log else [])}
@@ -462,10 +467,9 @@ def _answer_batch(model, processor, batch: list, root, cfg: EvalConfig, truth) -
 # %% ../nbs/10_evaluate.ipynb #84b8ea5b
 def dataset_geometry(root # data root
                     ) -> dict:
-    "`{grid, image_size}` of a dataset: from judo-synth's `synth_meta.json`, else the paper's 16 and 512."
-    p = Path(root) / "synth_meta.json"
-    m = json.loads(p.read_text()) if p.is_file() else {}
-    return dict(grid=m.get("grid_size", GRID_SIZE), image_size=m.get("image_size", IMAGE_SIZE))
+    "`{grid_size, image_size}` of a dataset, as `EvalConfig` fields (`judo.sft.data_geometry`: judo-synth's, else the paper's)."
+    size, n = data_geometry(root)
+    return dict(grid_size=n, image_size=size)
 
 # %% ../nbs/10_evaluate.ipynb #6cb92338
 def _write_csv(s: Scores, path: Path):
@@ -537,49 +541,45 @@ def _write_report(records: list, out: Path, md: str, js: dict, mode: str):
     fig.tight_layout(); fig.savefig(out / "subtasks.png", dpi=100); plt.close(fig)
 
 # %% ../nbs/10_evaluate.ipynb #1386ea96
-def run_eval(model: str = None,         # model folder or hub id ('tiny': the tiny random-weight model)
-             data: str = None,          # data root (holds mmad.json and the images)
-             out: str = None,           # output folder: answers.jsonl (resumable), report.md, CSV/JSON, subtasks.png
-             mmad_json: str = None,     # the questions file; default DATA/mmad.json
-             datasets: str = None,      # comma-separated datasets to keep (e.g. 'VisA,GoodsAD')
-             exclude: str = None,       # images to report without (GRPO jsonl or a list of paths): leakage guard
-             prompt: str = "judo",      # 'judo' (JUDO models) or 'mmad' (MMAD's prompt, base models)
-             templates: str = "random", # 'random' (paper) or 'similar'
-             shots: int = 1,            # normal templates per query
-             no_shuffle: bool = False,  # keep MMAD's option order (default: shuffled, as the paper)
-             seed: int = 0,             # the one seed for every random choice
-             batch_size: int = 16,      # questions per generate call
-             max_new_tokens: int = 256, # generation budget per answer
-             mode: str = "strict",      # headline scoring: 'strict' (unreadable = wrong) or 'mmad' (dropped)
-             limit: int = None,         # ask only the first N questions
-             strict: bool = False,      # fail at the first broken image, mask or template (default: skip and report it)
-             grid: int = None,          # grid cells per side (default: synth_meta.json, else 16)
-             image_size: int = None,    # image side (default: synth_meta.json, else 512)
-             dtype: str = "auto",       # model dtype
-             device_map: str = None,    # e.g. 'auto' for a big model on several GPUs
-             quiet: bool = False        # no progress bar
+@dataclass
+class EvalArgs:
+    "judo-eval's options besides `EvalConfig`: which model, which data, where the results go."
+    model_name_or_path: str | None = field(default=None, metadata={"help": "model folder or hub id ('tiny': the CPU demo's model)"})
+    data: str | None = field(default=None, metadata={"help": "data root (holds mmad.json and the images)"})
+    out: str | None = field(default=None, metadata={"help": "output folder: answers.jsonl (resumable), report.md, CSV/JSON, subtasks.png"})
+    mmad_json: str | None = field(default=None, metadata={"help": "the questions file; default DATA/mmad.json"})
+    datasets: str | None = field(default=None, metadata={"help": "comma-separated datasets to keep (e.g. 'VisA,GoodsAD')"})
+    exclude: str | None = field(default=None, metadata={"help": "images to report without (GRPO jsonl or a list of paths): leakage guard"})
+    dtype: str = field(default="auto", metadata={"help": "model dtype"})
+    device_map: str | None = field(default=None, metadata={"help": "e.g. 'auto' for a big model on several GPUs"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
+
+def run_eval(args: EvalArgs,                # model, data, output folder
+             cfg: EvalConfig | None = None  # what is asked and how; default EvalConfig() with the data's geometry
             ) -> str:
-    "Evaluate a VLM on an MMAD-format dataset, write the report files into `out` and return the report (markdown)."
+    "Evaluate a VLM on an MMAD-format dataset, write the report files into `args.out` and return the report (markdown)."
     from judo.models import load_vlm, resolve_model
-    if not (model and data and out): raise ValueError("--model, --data and --out are required")
-    if model != "tiny": resolve_model(model)              # a model folder that is not there fails before any data work
-    geo = dataset_geometry(data)
-    cfg = EvalConfig(shots=shots, templates=templates, seed=seed, shuffle_options=not no_shuffle, prompt=prompt,
-                     max_new_tokens=max_new_tokens, batch_size=batch_size, mode=mode, limit=limit, strict=strict,
-                     grid=grid or geo["grid"], image_size=image_size or geo["image_size"])
-    samples = read_mmad(data, mmad_json, datasets=datasets.split(",") if datasets else None, strict=strict)
-    checked = check_samples(samples, data, cfg)
-    read_answers(_open_run(out, cfg), RECORD_FIELDS)       # other settings or a bad log line: refused before the model loads
-    m, proc = load_vlm(model, dtype=dtype, device_map=device_map)
-    records = evaluate(m, proc, samples, data, cfg, out=out, progress=not quiet, checked=checked)
-    md = report(records, out, exclude=read_exclude(exclude) if exclude else None, mode=mode, title=f"MMAD evaluation of {model}",
-                checked=checked)
-    s, log = score_answers(records, mode), get_logger("judo.evaluate")
+    if not (args.model_name_or_path and args.data and args.out):
+        raise ValueError("--model_name_or_path, --data and --out are required")
+    resolve_model(args.model_name_or_path)        # a model folder that is not there fails before any data work
+    cfg = (cfg or EvalConfig()).for_data(args.data)
+    samples = read_mmad(args.data, args.mmad_json, datasets=args.datasets.split(",") if args.datasets else None, strict=cfg.strict)
+    checked = check_samples(samples, args.data, cfg)
+    read_answers(_open_run(args.out, cfg), RECORD_FIELDS)  # other settings or a bad log line: refused before the model loads
+    m, proc = load_vlm(args.model_name_or_path, dtype=args.dtype, device_map=args.device_map)
+    records = evaluate(m, proc, samples, args.data, cfg, out=args.out, progress=not args.quiet, checked=checked)
+    md = report(records, args.out, exclude=read_exclude(args.exclude) if args.exclude else None, mode=cfg.mode,
+                title=f"MMAD evaluation of {args.model_name_or_path}", checked=checked)
+    s, log = score_answers(records, cfg.mode), get_logger("judo.evaluate")
     (log.warning if s.n_errors else log.info)(headline(s))
-    log.info(f"report, scores and answers in {out}")
+    log.info(f"report, scores and answers in {args.out}")
     return md
 
 # %% ../nbs/10_evaluate.ipynb #bc1b51c5
-def eval_cli():
-    "`judo-eval`: see `run_eval`."
-    with cli_errors("judo-eval"): print(run_eval(**parse_cli(run_eval, "judo-eval")))
+def eval_cli(argv: list | None = None # command-line words; None: sys.argv[1:]
+            ):
+    "`judo-eval`: `EvalArgs` and `EvalConfig` fields as flags (or `--config eval.yaml`); see `run_eval`."
+    from trl import TrlParser
+    with cli_errors("judo-eval"):
+        args, cfg = TrlParser((EvalArgs, EvalConfig)).parse_args_and_config(args=argv)
+        print(run_eval(args, cfg))

@@ -114,7 +114,7 @@ def parse_options(text: str | None # 'A: Crack; B: Scratch' (';' or newline betw
     return {k.strip(): v.strip() for k, v in (p.split(":", 1) for p in parts)}
 
 # %% ../nbs/11_inspect.ipynb #7047cf98
-def run_inspect(model: str = None,      # model folder or hub id ('tiny': the tiny random-weight model)
+def run_inspect(model_name_or_path: str = None, # model folder or hub id ('tiny': the CPU demo's model)
                 query: str = None,      # query image file
                 reference: str = None,  # a normal image of the same product, or a folder of them
                 question: str = DETECTION_QUESTION, # the question
@@ -122,16 +122,16 @@ def run_inspect(model: str = None,      # model folder or hub id ('tiny': the ti
                 category: str = None,   # product name in the prompt (default: the reference folder's name)
                 out: str = "inspect.png", # the picture to write
                 mask: str = None,       # the true mask, if known (outlined in the picture)
-                grid: int = GRID_SIZE,  # grid cells per side the model was trained on
+                grid_size: int = GRID_SIZE, # grid cells per side the model was trained on
                 image_size: int = IMAGE_SIZE, # image side the model was trained on
                 strategy: str = "similar", # reference from a folder: 'similar' or 'random'
                 dtype: str = "auto"     # model dtype
                ) -> dict:
     "Load the model, inspect one query and write the picture; return the result."
     from judo.models import load_vlm
-    if not (model and query and reference): raise ValueError("--model, --query and --reference are required")
-    m, proc = load_vlm(model, dtype=dtype)
-    return inspect_one(m, proc, query, reference, question, parse_options(options), category, out, grid, image_size,
+    if not (model_name_or_path and query and reference): raise ValueError("--model_name_or_path, --query and --reference are required")
+    m, proc = load_vlm(model_name_or_path, dtype=dtype)
+    return inspect_one(m, proc, query, reference, question, parse_options(options), category, out, grid_size, image_size,
                        strategy, mask)
 
 def inspect_cli():

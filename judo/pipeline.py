@@ -205,13 +205,13 @@ def stage_argv(spec: StageSpec,  # the stage
                root: Path,        # the data root its image paths are relative to
                out_dir: Path,     # its output folder
                seed: int,         # run seed
-               geometry: dict | None = None, # {'image_size', 'grid'} of the data (for stages that take them)
+               geometry: dict | None = None, # {'image_size', 'grid_size'} of the data (for stages that take them)
                extra: dict | None = None, # recipe overrides {field: value}
                resume: bool = False       # continue from the last checkpoint-* in out_dir
               ) -> list[str]:
     "The stage's command-line arguments (after its script)."
     args = {"model_name_or_path": model_in, "data": data, "root": root, "output_dir": out_dir, "seed": seed}  # every stage's names
-    if geometry: args.update(image_size=geometry["image_size"], grid_size=geometry["grid"])
+    if geometry: args.update(image_size=geometry["image_size"], grid_size=geometry["grid_size"])
     args.update(extra or {})
     if resume: args["resume"] = True
     return [*spec.script_args, "--config", str(recipe)] + [a for k, v in args.items() for a in (f"--{k}", _flag(v))]
@@ -326,7 +326,7 @@ def format_plan(cfg: PipelineConfig, recipe_dir: Path, out: Path, root: Path | N
              f"  launch: {cfg.launcher}" + (f" {cfg.accelerate_config} x{cfg.num_processes}" if cfg.launcher == "accelerate" else "")
              + (f", {cfg.threads} torch thread(s) per process" if cfg.threads else ""),
              f"  eval: {n_eval if n_eval is not None else '?'} held-out questions ({eval_questions(cfg, root) if root else 'DATA/mmad.json'}) "
-             f"after each stage; grid {ec.grid}, {ec.image_size}px, {ec.templates} template, max_new_tokens {ec.max_new_tokens}",
+             f"after each stage; grid {ec.grid_size}, {ec.image_size}px, {ec.templates} template, max_new_tokens {ec.max_new_tokens}",
              f"  [0] evaluate {UNTRAINED}"]
     for i, p in enumerate(plans, 1):
         what = dict(done="skip (finished)", todo="run").get(p.status) or f"resume from {p.resume_from.name}"
@@ -426,10 +426,10 @@ def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a fol
     if fresh and not dry_run and out.exists(): shutil.rmtree(out)
     plans = plan_pipeline(cfg, rdir, out, root, base_model(cfg, build=not dry_run))
     text = format_plan(cfg, rdir, out, root, plans, count_rows(eval_questions(cfg, root)))
-    if bad := {p.spec.name: e for p in plans if (e := check_stage_recipe(p))}:
-        raise PipelineError("stage recipes rejected:\n  " + "\n  ".join(f"{k}: {v}" for k, v in bad.items()))
     if dry_run and problems:   # the plan first, so it can be read before the data is downloaded; then what is missing
         raise PipelineError(text + "\n\ncannot run yet, missing:\n  " + "\n  ".join(problems))
+    if bad := {p.spec.name: e for p in plans if (e := check_stage_recipe(p))}:
+        raise PipelineError("stage recipes rejected:\n  " + "\n  ".join(f"{k}: {v}" for k, v in bad.items()))
     if dry_run: return text
     return _execute(cfg, rdir, out, root, plans, text, quiet)
 

@@ -186,7 +186,7 @@ def write_report(out: Path,           # the run folder
     imgs = pick_overlay_images(any_recs, cfg.overlays)
     shown = {k: v for k, v in results.items() if k in (UNTRAINED, list(results)[-1])} if len(results) > 2 else results
     if imgs:
-        axs = show_overlays(shown, root, imgs, ec.grid, ec.image_size)
+        axs = show_overlays(shown, root, imgs, ec.grid_size, ec.image_size)
         axs[0][0].figure.tight_layout(); axs[0][0].figure.savefig(d / "overlays.png", dpi=90); plt.close(axs[0][0].figure)
     (d / "scores.json").write_text(json.dumps(dict(rows=rows, timings=timings, recipe=str(recipe_dir), seed=cfg.seed,
                                                    n_questions=len(any_recs), stages=cfg.stages), indent=1, default=str))
@@ -209,7 +209,7 @@ def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec
         f"- model: `{cfg.model}`" + (f" (tiny Qwen2.5-VL, {cfg.tiny_model or 'default size'}, {_tiny_init(cfg)}, seed {cfg.seed})" if cfg.model == "tiny" else ""),
         f"- data: `{root}`" + (f" (judo-synth {cfg.synth})" if cfg.data == "synth" else ""),
         f"- held-out evaluation: {n_questions} questions from `{Path(questions).name}` (never trained on), "
-        f"{ec.image_size}px images, {ec.grid}x{ec.grid} grid, `{ec.templates}` template, options shuffled: {ec.shuffle_options}, "
+        f"{ec.image_size}px images, {ec.grid_size}x{ec.grid_size} grid, `{ec.templates}` template, options shuffled: {ec.shuffle_options}, "
         "strict scoring (an unreadable answer counts as wrong)",
         f"- stages: {' → '.join(cfg.stages)}; optimiser steps: {steps}",
         *(["- `coldstart` is the tiny recipe's stand-in for an Instruct model's instruction following: SFT on the GRPO "

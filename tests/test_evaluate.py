@@ -6,7 +6,7 @@ import pytest
 
 from judo.data import read_mmad
 from judo.core import JudoDataError
-from judo.evaluate import (EvalConfig, evaluate, read_answers, report, run_eval, score_answers, read_exclude,
+from judo.evaluate import (EvalArgs, EvalConfig, evaluate, read_answers, report, run_eval, score_answers, read_exclude,
                            dataset_geometry)
 from judo.synth import synth_dataset
 
@@ -112,7 +112,7 @@ def test_eval_cli_end_to_end_resume_and_exclude(root, tmp_path):
     excl = tmp_path / "exclude.txt"
     first = read_mmad(root)[0].image
     excl.write_text(first + "\n")
-    args = ["judo-eval", "--model", "tiny", "--data", root, "--out", out, "--limit", 5, "--batch-size", 4,
+    args = ["judo-eval", "--model_name_or_path", "tiny", "--data", root, "--out", out, "--limit", 5, "--batch-size", 4,
             "--max-new-tokens", 8, "--exclude", excl, "--quiet"]
     r = _run(*args)
     assert r.returncode == 0, r.stderr
@@ -124,24 +124,24 @@ def test_eval_cli_end_to_end_resume_and_exclude(root, tmp_path):
     r2 = _run(*args)                                                      # resumes: nothing asked again
     assert r2.returncode == 0 and read_answers(out / "answers.jsonl") == recs
     with pytest.raises(JudoDataError, match="seed: 0 -> 3"):             # other settings into the same log: refused
-        run_eval("tiny", str(root), str(out), limit=5, seed=3, quiet=True)
+        run_eval(EvalArgs("tiny", str(root), str(out), quiet=True), EvalConfig(limit=5, seed=3))
     assert read_exclude(excl) == {first}
 
 
 def test_eval_cli_mmad_prompt_and_bad_data(root, tmp_path):
-    r = _run("judo-eval", "--model", "tiny", "--data", root, "--out", tmp_path / "m", "--prompt", "mmad", "--no-shuffle",
+    r = _run("judo-eval", "--model_name_or_path", "tiny", "--data", root, "--out", tmp_path / "m", "--prompt", "mmad", "--shuffle_options", "false",
              "--limit", 2, "--max-new-tokens", 4, "--quiet")
     assert r.returncode == 0, r.stderr
     recs = read_answers(tmp_path / "m/answers.jsonl")
     assert all(x["order"] is None and x["prompt"] == "mmad" and x["seg_scores"] is None for x in recs)
-    bad = _run("judo-eval", "--model", "tiny", "--data", tmp_path / "nowhere", "--out", tmp_path / "b", "--quiet")
+    bad = _run("judo-eval", "--model_name_or_path", "tiny", "--data", tmp_path / "nowhere", "--out", tmp_path / "b", "--quiet")
     assert bad.returncode != 0 and "MMAD file not found" in bad.stderr
 
 
 def test_inspect_cli_writes_picture(root, tmp_path):
     s = next(s for s in read_mmad(root) if not s.is_normal)
     png = tmp_path / "pic.png"
-    r = _run("judo-inspect", "--model", "tiny", "--query", root / s.image, "--reference", root / f"judo-synth/{s.category}/train/good",
+    r = _run("judo-inspect", "--model_name_or_path", "tiny", "--query", root / s.image, "--reference", root / f"judo-synth/{s.category}/train/good",
              "--mask", root / s.mask, "--grid", 4, "--image-size", 112, "--out", png)
     assert r.returncode == 0, r.stderr
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
@@ -201,7 +201,7 @@ def test_broken_masks_leave_the_seg_table_with_counts(tmp_path):
 def test_headline_says_how_many_questions_were_not_asked(tmp_path, caplog):
     d = _mmad_folder(tmp_path, masks=("ok",), missing=2)
     with caplog.at_level("WARNING", logger="judo.evaluate"):
-        md = run_eval("tiny", str(d), str(tmp_path / "out"), batch_size=4, max_new_tokens=4, quiet=True)
+        md = run_eval(EvalArgs("tiny", str(d), str(tmp_path / "out"), quiet=True), EvalConfig(batch_size=4, max_new_tokens=4))
     line = "over 3 of 5 questions; 2 not asked: 2 missing_image"
     assert line in md.splitlines()[2] and line in (tmp_path / "out/report.md").read_text()
     assert any(line in r.getMessage() for r in caplog.records if r.name == "judo.evaluate")
@@ -212,7 +212,7 @@ def test_headline_says_how_many_questions_were_not_asked(tmp_path, caplog):
 def test_strict_fails_at_the_first_broken_file_before_the_model(tmp_path):
     d = _mmad_folder(tmp_path, masks=("ok", "corrupt"))
     with pytest.raises(JudoDataError, match=r"corrupt_mask: .*X/c/ground_truth/hole/corrupt_mask\.png"):
-        run_eval("tiny", str(d), str(tmp_path / "out"), strict=True, quiet=True)
+        run_eval(EvalArgs("tiny", str(d), str(tmp_path / "out"), quiet=True), EvalConfig(strict=True))
     assert not (tmp_path / "out/answers.jsonl").exists()
 
 
@@ -228,17 +228,17 @@ def _cli_error(monkeypatch, cli, *argv) -> str:
 def test_missing_model_folder_is_one_line_before_the_data(tmp_path, monkeypatch):
     from judo.evaluate import eval_cli
     from judo.inspect import inspect_cli
-    msg = _cli_error(monkeypatch, eval_cli, "--model", "/no/such/folder", "--data", tmp_path / "nowhere", "--out", tmp_path / "o")
+    msg = _cli_error(monkeypatch, eval_cli, "--model_name_or_path", "/no/such/folder", "--data", tmp_path / "nowhere", "--out", tmp_path / "o")
     assert msg.startswith("judo-eval: error: model path /no/such/folder does not exist"), msg
-    msg = _cli_error(monkeypatch, inspect_cli, "--model", "/no/such/folder", "--query", "q.png", "--reference", "r.png")
+    msg = _cli_error(monkeypatch, inspect_cli, "--model_name_or_path", "/no/such/folder", "--query", "q.png", "--reference", "r.png")
     assert msg.startswith("judo-inspect: error: model path /no/such/folder does not exist"), msg
 
 
 def test_bad_answers_line_names_file_and_line(tmp_path, monkeypatch):
     from judo.evaluate import eval_cli
     d, out = _mmad_folder(tmp_path, masks=("ok",)), tmp_path / "out"
-    args = ["--model", "tiny", "--data", d, "--out", out, "--max-new-tokens", 4, "--quiet"]
-    run_eval("tiny", str(d), str(out), limit=2, max_new_tokens=4, quiet=True)
+    args = ["--model_name_or_path", "tiny", "--data", d, "--out", out, "--max-new-tokens", 4, "--quiet"]
+    run_eval(EvalArgs("tiny", str(d), str(out), quiet=True), EvalConfig(limit=2, max_new_tokens=4))
     log = out / "answers.jsonl"
     first, second = log.read_text().splitlines()
     for bad in ("[1, 2]", '{"key": "X/c/test/good/0.png#0"}', "{not json"):
