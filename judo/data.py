@@ -181,7 +181,9 @@ def _sample_from_mmad(root, image: str, v: dict, strict: bool, where: str = "mma
             if strict: raise JudoDataError(f"{where}: mask {given!r} not found; tried {tried}")
             mask = given if given.startswith(ds + "/") else f"{Path(image).parts[0]}/{cat}/{given}"
             meta["mask_tried"] = tried
-    return Sample(image, ds, cat, defect, mask, qs, _paths(v, "similar_templates", where), _paths(v, "random_templates", where), meta)
+    if not isinstance(x := v.get("meta") or {}, dict): raise JudoDataError(f"{where}: field 'meta' must be an object")
+    tp = lambda k: _paths(v, k, where)   # `meta`: judo-synth's per-query facts (e.g. the item's own template)
+    return Sample(image, ds, cat, defect, mask, qs, tp("similar_templates"), tp("random_templates"), {**x, **meta})
 
 # %% ../nbs/02_data.ipynb #63c8bc4d
 def read_mmad(root: str | Path,                    # data root: the folder holding DS-MVTec/, MVTec-LOCO/, VisA/, GoodsAD/, MVTec-AD/
@@ -279,8 +281,7 @@ def _read_jsonl(path: str | Path) -> list[tuple[str, dict]]:
     return rows
 
 def _need(row: dict, where: str, *keys):
-    for k in keys:
-        if k not in row: raise JudoDataError(f"{where}: missing field {k!r}")
+    if miss := [k for k in keys if k not in row]: raise JudoDataError(f"{where}: missing field {miss[0]!r}")
 
 def _rel_path(row: dict, where: str, key: str, optional: bool = False) -> str | None:
     "A row's path field: a non-empty relative path that stays inside the data root (no '..'); None only if optional."

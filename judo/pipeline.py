@@ -63,7 +63,7 @@ LAUNCHERS = ("python", "inprocess", "accelerate")  # a child process per stage, 
 @dataclass
 class PipelineConfig:
     "The pipeline recipe (`recipes/<recipe>/pipeline.yaml`)."
-    model: str = field(default="tiny", metadata={"help": "base model: 'tiny' (built here from `tiny_model`), a folder or a hub id"})
+    model_name_or_path: str = field(default="tiny", metadata={"help": "base model: 'tiny' (built here from `tiny_model`), a folder or a hub id"})
     tiny_model: dict = field(default_factory=dict, metadata={"help": "`build_tiny_vlm` arguments for model: tiny (seed comes from `seed`)"})
     data: str = field(default="synth", metadata={"help": "'synth' (generate judo-synth from `synth`) or an MMAD-format root: mmad.json (held out) + train/*.jsonl"})
     synth: dict = field(default_factory=dict, metadata={"help": "`make_synth` arguments for data: synth"})
@@ -184,8 +184,8 @@ def check_paths(cfg: PipelineConfig, # the pipeline recipe
         if not (y := stage_recipe(cfg, recipe_dir, s)).is_file(): problems.append(f"{s}: stage recipe {y} does not exist")
     if cfg.launcher == "accelerate" and not (a := _path(cfg.accelerate_config, repo_root())).is_file():
         problems.append(f"accelerate_config {a} does not exist (see recipes/accelerate/)")
-    if cfg.model != "tiny" and _looks_local(cfg.model) and not Path(cfg.model).expanduser().is_dir():
-        problems.append(f"model folder {cfg.model} does not exist (give a saved model folder, a hub id, or 'tiny')")
+    if cfg.model_name_or_path != "tiny" and _looks_local(cfg.model_name_or_path) and not Path(cfg.model_name_or_path).expanduser().is_dir():
+        problems.append(f"model folder {cfg.model_name_or_path} does not exist (give a saved model folder, a hub id, or 'tiny')")
     if root is not None:
         if not root.is_dir(): problems.append(f"data root {root} does not exist (an MMAD-format folder, or data: synth)")
         else:
@@ -286,7 +286,7 @@ class StagePlan:
 
 def base_model(cfg: PipelineConfig, build: bool = False) -> str:
     "The model stage 1 starts from: the tiny model's folder (built when `build`) or the configured name."
-    if cfg.model != "tiny": return cfg.model
+    if cfg.model_name_or_path != "tiny": return cfg.model_name_or_path
     if not build: return "tiny"
     from judo.tiny import build_tiny_vlm
     return str(build_tiny_vlm(seed=cfg.seed, **cfg.tiny_model))
@@ -321,7 +321,7 @@ def format_plan(cfg: PipelineConfig, recipe_dir: Path, out: Path, root: Path | N
     "The plan as text (what `--dry-run` prints)."
     ec = cfg.eval_config(root)
     lines = [f"judo pipeline: recipe {recipe_dir}, run folder {out}, seed {cfg.seed}",
-             f"  model: {cfg.model}" + (f" (tiny: {cfg.tiny_model or 'defaults'})" if cfg.model == "tiny" else ""),
+             f"  model: {cfg.model_name_or_path}" + (f" (tiny: {cfg.tiny_model or 'defaults'})" if cfg.model_name_or_path == "tiny" else ""),
              f"  data:  {root if root is not None else cfg.data}" + (f" (judo-synth {cfg.synth})" if cfg.data == "synth" else ""),
              f"  launch: {cfg.launcher}" + (f" {cfg.accelerate_config} x{cfg.num_processes}" if cfg.launcher == "accelerate" else "")
              + (f", {cfg.threads} torch thread(s) per process" if cfg.threads else ""),
@@ -409,7 +409,7 @@ def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a fol
                  out: str = None,          # run folder (default runs/<recipe>-s<seed>)
                  seed: int = None,         # override the recipe's seed
                  data: str = None,         # override the data root ('synth' or an MMAD-format folder)
-                 model: str = None,        # override the base model
+                 model_name_or_path: str = None, # override the base model
                  stages: str = None,       # comma-separated subset of the recipe's stages
                  threads: int = None,      # torch threads per process
                  dry_run: bool = False,    # print the plan (stages, sizes, steps, commands) and stop; loads no model
@@ -417,7 +417,7 @@ def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a fol
                  quiet: bool = False       # no progress bars from the evaluations
                 ) -> str:
     "Run (or plan) the whole job; return the report's markdown (or the plan's text)."
-    ov = dict(seed=seed, data=data, model=model, threads=threads, stages=stages.split(",") if stages else None)
+    ov = dict(seed=seed, data=data, model_name_or_path=model_name_or_path, threads=threads, stages=stages.split(",") if stages else None)
     cfg, rdir = load_pipeline_config(recipe, **ov)
     out = Path(out or f"runs/{rdir.name}-s{cfg.seed}")
     root = data_root_for(cfg, create=True)

@@ -35,9 +35,8 @@ def read_stage1_samples(path: Path,           # from `resolve_data`
     "Samples from the authors' Stage-1 jsonl, a judo-synth folder (one split) or an MMAD folder / mmad.json."
     path = Path(path)
     if path.suffix == ".jsonl": return read_judo_stage1(path)
-    if path.is_dir() and (path / "synth_meta.json").is_file():          # the CPU demo's generated data (judo.synth)
-        from judo.synth import read_synth
-        return read_synth(path, split)
+    if path.is_dir() and (path / "synth_meta.json").is_file():          # a judo-synth folder: MMAD files, one per split
+        return read_mmad(path, path / ("mmad_train.json" if split == "train" else "mmad.json"))
     if path.is_dir(): return read_mmad(path)
     if path.suffix == ".json": return read_mmad(root, path)
     raise JudoDataError(f"{path}: not a Stage-1 source (expected .jsonl, mmad.json, an MMAD or judo-synth folder)")

@@ -622,13 +622,10 @@ def _write_files(root, samples, dk, categories, rng):
 def read_synth(root, # a judo-synth folder
                split: str = "test" # 'test' (mmad.json, held out) or 'train' (mmad_train.json)
               ) -> list[Sample]:
-    "judo.data.read_mmad on a judo-synth split, with each query's judo-synth `meta` attached."
+    "`judo.data.read_mmad` on a judo-synth split (each query's judo-synth `meta` comes with it)."
     if split not in ("test", "train"): raise JudoDataError(f"split={split!r}: use 'test' or 'train'")
     path = Path(root) / ("mmad.json" if split == "test" else "mmad_train.json")
-    samples = read_mmad(root, path)
-    meta = {k: v.get("meta", {}) for k, v in json.loads(path.read_text()).items()}
-    for s in samples: s.meta = {**meta[s.image], **s.meta}
-    return samples
+    return read_mmad(root, path)
 
 # %% ../nbs/03_synth.ipynb #d4d1926f
 def make_synth(out, # output folder (created; must not exist unless overwrite)
