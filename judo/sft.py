@@ -190,6 +190,7 @@ def check_checkpoint(ckpt # a `checkpoint-*` folder
                     ) -> None:
     "Fail in one line, naming the file and the checkpoint to use instead, when a checkpoint was cut while it was written."
     ckpt = Path(ckpt)
+    if not ckpt.is_dir(): raise JudoDataError(f"{ckpt}: no such checkpoint folder (resume_from_checkpoint names a checkpoint-* folder)")
     if (bad := _unreadable(ckpt)) is None: return
     older = sorted((c for c in ckpt.parent.glob("checkpoint-*") if c.is_dir() and 0 <= _step(c) < _step(ckpt)), key=_step)
     then = (f"delete {ckpt} and run again with resume: true to continue from {older[-1]}" if older
