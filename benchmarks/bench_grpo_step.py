@@ -46,7 +46,7 @@ def main(repeats: int):
     cheap = ["accuracy", "format", "structure", "seg_f1"]
     args4, cfg4 = tiny_config(cheap)
     rows, size, n = build_grpo_rows(args4)
-    model = start_checkpoint(args4, rows, size)
+    model = start_checkpoint(args4)
     bare_ds = Dataset.from_list([dict(prompt=r["prompt"], images=[load_image(p, size) for p in r["images"]]) for r in rows])
     args5, cfg5 = tiny_config(cheap + ["domain"])
 

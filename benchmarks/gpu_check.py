@@ -129,7 +129,7 @@ def grpo(settings, start, tag=""):
                                                    rewards=REWARDS, reward_weights=[1.0] * len(REWARDS), save_strategy="no",
                                                    torch_threads=1 if a.cpu else 8, **settings)])
         res = main(args, cfg)
-        src = str(start_checkpoint(args, *build_grpo_rows(args)[:2])) if start == "tiny-warm" else start  # cached folder
+        src = str(start_checkpoint(args)) if start == "tiny-warm" else start  # cached folder
         hist = json.loads((Path(res) / "trainer_state.json").read_text())["log_history"]
         steps = [h for h in hist if "reward" in h]
         keys = sorted({k for h in steps for k in h if k.startswith("rewards/") and k.endswith("/mean")})

@@ -19,7 +19,7 @@ _log = get_logger("judo.coldstart")
 
 # %% auto #0
 __all__ = ['THINK_MODES', 'WARM_THINK', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'scan_think', 'scan_lines',
-           'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target', 'warm_start_tiny']
+           'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target', 'warm_start_tiny', 'warm_start_default']
 
 # %% ../nbs/12_coldstart.ipynb #04e0d405
 THINK_MODES = ("rationale", "option", "scan", "none")  # what the cold-start target writes inside <think>
@@ -178,3 +178,10 @@ def warm_start_tiny(rows: list,          # GRPO rows (their targets are taught)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     _log.info(f"warm-started tiny model ({steps} steps, final loss {loss:.3f}): {dest}")
     return dest
+
+# %% ../nbs/12_coldstart.ipynb #5c356ee4
+def warm_start_default() -> Path:
+    "`warm_start_tiny` on the tiny GRPO recipe's rows (judo-synth): the folder the name 'tiny-warm' resolves to."
+    from judo.grpo import GRPOArgs, build_grpo_rows
+    rows, size, _ = build_grpo_rows(GRPOArgs())
+    return warm_start_tiny(rows, size)

@@ -187,12 +187,9 @@ def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
     if not rows: raise JudoDataError(f"data {args.data!r}: no usable GRPO rows (every row was skipped; see the problems above)")
     return rows[:args.max_samples] if args.max_samples else rows, size, n
 
-def start_checkpoint(args: GRPOArgs, rows: list, size: int) -> str:
-    "The start model as a path string (TRL rebuilds the reference model from it)."
+def start_checkpoint(args: GRPOArgs) -> str:
+    "The start model as a path string (TRL rebuilds the reference model from it); 'tiny' / 'tiny-warm' via `resolve_model`."
     from judo.models import resolve_model
-    if args.model_name_or_path == "tiny-warm":                 # the CPU demo's stand-in for a Stage-2 model (notebook 12)
-        from judo.coldstart import warm_start_tiny
-        return str(warm_start_tiny(rows, size))
     return str(resolve_model(args.model_name_or_path))
 
 # %% ../nbs/09_grpo.ipynb #bb94c046
@@ -204,7 +201,7 @@ def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
     from judo.sft import resumable         # a resume restores every weight (see `MappedResume`)
     peft = peft_config(args)                    # the LoRA default and fields of every stage (judo.sft)
     funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
-    return resumable(GRPOTrainer)(model=start_checkpoint(args, rows, size), reward_funcs=funcs, args=cfg,
+    return resumable(GRPOTrainer)(model=start_checkpoint(args), reward_funcs=funcs, args=cfg,
                        train_dataset=grpo_dataset(rows, size), peft_config=peft)
 
 # %% ../nbs/09_grpo.ipynb #40e198ca

@@ -167,8 +167,7 @@ def test_cli_tiny_run_changes_weights_logs_rewards_and_resumes(tmp_path, synth_a
     table = sorted((out / "completions").glob("*.parquet"))
     assert table                                                             # sample completions with their rewards
     # the weights moved away from the start checkpoint
-    rows, size, _ = build_grpo_rows(synth_args)
-    start = load_file(f"{start_checkpoint(synth_args, rows, size)}/model.safetensors")
+    start = load_file(f"{start_checkpoint(synth_args)}/model.safetensors")
     after = load_file(str(out / "model.safetensors"))
     assert max(float((after[k] - start[k]).abs().max()) for k in start) > 0
     model, processor = load_vlm(out)                                         # model + processor saved
@@ -210,8 +209,7 @@ def run_cli(name, *argv):
 
 def test_grpo_from_a_stage2_checkpoint(tmp_path, synth_args):
     "JUDO's order: an instruction-following start model -> Stage 1 -> Stage 2 -> GRPO from the Stage-2 folder."
-    rows, size, _ = build_grpo_rows(synth_args)
-    base = start_checkpoint(synth_args, rows, size)          # tiny-warm: the tiny stand-in for an Instruct model
+    base = start_checkpoint(synth_args)          # tiny-warm: the tiny stand-in for an Instruct model
     s1, s2, out = tmp_path / "stage1", tmp_path / "stage2", tmp_path / "grpo"
     gentle = ["--max_steps", "2", "--learning_rate", "1e-4", "--save_steps", "2"]
     run_cli("judo-stage1", "--config", str(REPO / "recipes/tiny/stage1.yaml"), "--model_name_or_path", base,
