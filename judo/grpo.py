@@ -14,16 +14,16 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, S
                        THINK_OPEN, TRAINING_FILES, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
 from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
                        validate_samples)
-from .sft import GeometryArgs, LoraArgs, data_root, peft_config, resolve_data
+from .sft import GeometryArgs, LoraArgs, data_geometry, data_root, peft_config, resolve_data
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference, true_cells_text
 from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs
 
 _log = get_logger("judo.grpo")
 
 # %% auto #0
-__all__ = ['GRPO_COLUMNS', 'grpo_row', 'rows_from_jsonl', 'rows_from_mmad', 'synth_grid', 'is_synth', 'LoadImages',
-           'grpo_dataset', 'GRPOArgs', 'check_recipe', 'parse_args', 'build_grpo_rows', 'start_checkpoint',
-           'make_trainer', 'save_final', 'main', 'show_grpo_log', 'grpo_cli']
+__all__ = ['GRPO_COLUMNS', 'grpo_row', 'rows_from_jsonl', 'rows_from_mmad', 'is_synth', 'LoadImages', 'grpo_dataset', 'GRPOArgs',
+           'check_recipe', 'parse_args', 'build_grpo_rows', 'start_checkpoint', 'make_trainer', 'save_final', 'main',
+           'show_grpo_log', 'grpo_cli']
 
 # %% ../nbs/09_grpo.ipynb #7c658917
 GRPO_COLUMNS = ("prompt", "images", "solution", "gt_cells", "domain_gt", "type", "image")
@@ -83,12 +83,6 @@ def rows_from_mmad(root,                    # MMAD data root
     return rows
 
 # %% ../nbs/09_grpo.ipynb #e46c366a
-def synth_grid(root # a judo-synth folder
-              ) -> tuple[int, int]:
-    "`(image_size, grid_size)` of a judo-synth folder (its synth_meta.json)."
-    meta = json.loads((Path(root) / "synth_meta.json").read_text())
-    return meta["image_size"], meta["grid_size"]
-
 def is_synth(path) -> bool: return (Path(path) / "synth_meta.json").is_file()
 
 # %% ../nbs/09_grpo.ipynb #b1b87eab
@@ -179,7 +173,7 @@ def parse_args(argv: list | None = None # command-line words; None: sys.argv[1:]
 def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
     "`(rows, image_size, grid_size)` for the data source named by `args.data`."
     p = resolve_data(args.data)                               # a path, or a 'synth?...' spec built and cached
-    size, n = synth_grid(p) if is_synth(p) else (IMAGE_SIZE, GRID_SIZE)
+    size, n = data_geometry(p) if p.is_dir() else (IMAGE_SIZE, GRID_SIZE)   # the one geometry reader
     size, n = args.image_size or size, args.grid_size or n
     if is_synth(p): rows = rows_from_jsonl(p / TRAINING_FILES["grpo"], p, size, n, args.strict)
     elif p.is_file(): rows = rows_from_jsonl(p, data_root(p, args.root), size, n, args.strict)

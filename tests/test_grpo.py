@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from judo.core import GRID_SIZE, IMAGE_SIZE, NO_CELLS, JudoDataError
 from judo.grpo import (GRPO_COLUMNS, GRPOArgs, build_grpo_rows, check_recipe, grpo_dataset, parse_args, rows_from_jsonl,
-                       rows_from_mmad, start_checkpoint, synth_grid)
+                       rows_from_mmad, start_checkpoint)
+from judo.sft import data_geometry
 from judo.models import load_vlm
 from judo.pairing import true_cells_text
 from judo.rewards import REWARDS, SegF1Reward
@@ -88,7 +89,7 @@ def test_rows_from_synth_and_mmad(synth_args):
     from judo.sft import resolve_data
     rows, size, n = build_grpo_rows(synth_args)
     root = resolve_data(synth_args.data)
-    assert (size, n) == synth_grid(root) == (112, 4)
+    assert (size, n) == data_geometry(root) == (112, 4)
     assert all(tuple(r) == GRPO_COLUMNS and r["domain_gt"] for r in rows)
     assert {r["gt_cells"] == NO_CELLS for r in rows} == {True, False}
     mm = rows_from_mmad(root, root / "mmad_train.json", size, n, domain_knowledge=root / "domain_knowledge.json")
