@@ -20,7 +20,7 @@ N_QUESTIONS, BATCH, BUDGETS = 48, 16, (32, 128)  # 128: closer to a full <seg>/<
 
 def timed(model, proc, samples, root, batch_size, max_new_tokens, repeat=2):
     "Best-of-`repeat` seconds to answer the first N_QUESTIONS questions, and the records."
-    cfg = EvalConfig(**dataset_geometry(root), batch_size=batch_size, max_new_tokens=max_new_tokens, limit=N_QUESTIONS)
+    cfg = EvalConfig(**dataset_geometry(root), batch_size=batch_size, max_new_tokens=max_new_tokens, max_samples=N_QUESTIONS)
     ts = []
     for _ in range(repeat):
         t = time.perf_counter(); recs = evaluate(model, proc, samples, root, cfg, progress=False); ts.append(time.perf_counter() - t)

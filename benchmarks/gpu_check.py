@@ -164,7 +164,7 @@ def evaluate_phase():
     model, proc = load_vlm(model_dir, dtype="bfloat16")
     model.to(DEV).eval()
     samples = read_mmad(root)
-    cfg = EvalConfig(batch_size=8, max_new_tokens=96, limit=a.eval_questions, grid_size=geo["grid_size"], image_size=geo["image_size"])
+    cfg = EvalConfig(batch_size=8, max_new_tokens=96, max_samples=a.eval_questions, grid_size=geo["grid_size"], image_size=geo["image_size"])
     t = time.time()
     with torch.inference_mode(): recs = evaluate(model, proc, samples, root, cfg, progress=False)
     secs = time.time() - t

@@ -13,7 +13,7 @@ import numpy as np
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, SEG_CLOSE, SEG_OPEN, THINK_CLOSE, THINK_OPEN, TRAINING_FILES, cache_dir,
                        get_logger, seed_everything)
 from .grid import encode_cells
-from .sft import SFTImageArgs, sft_cli
+from .sft import SFTArgs, sft_cli
 
 _log = get_logger("judo.coldstart")
 
@@ -25,8 +25,8 @@ __all__ = ['THINK_MODES', 'WARM_THINK', 'ColdStartArgs', 'coldstart_target', 'op
 THINK_MODES = ("rationale", "option", "scan", "none")  # what the cold-start target writes inside <think>
 
 @dataclass
-class ColdStartArgs(SFTImageArgs):
-    "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.sft.SFTImageArgs`)."
+class ColdStartArgs(SFTArgs):
+    "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.sft.SFTArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
     think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
@@ -103,14 +103,11 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
                   ) -> dict:
     "Build cold-start rows from GRPO rows, fine-tune with SFTTrainer, save model + processor; return a summary."
     from judo.data import read_judo_grpo
-    from judo.sft import (resolve_data, data_root, data_geometry, check_sft_config, load_stage_model, make_sft_trainer,
-                          run_sft, peft_config, write_summary)
+    from judo.sft import check_sft_config, load_stage_model, make_sft_trainer, run_sft, peft_config, write_summary
     check_sft_config(args, sft_args)
     seed_everything(sft_args.seed)
-    path = resolve_data(args.data)
+    path, root, size, n = args.locate()
     if path.is_dir(): path = path / TRAINING_FILES["grpo"]
-    root = data_root(path, args.root); size, n = data_geometry(root)
-    size, n = args.image_size or size, args.grid_size or n
     rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed)
     model, processor = load_stage_model(args)
     trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args))

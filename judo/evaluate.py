@@ -18,7 +18,7 @@ from .answers import read_answer
 from .grid import GridParseError, decode_cells, cell_scores, cells_to_mask, mask_to_cells, seg_scores
 from .data import DataReport, load_image, load_mask, read_mmad, resolve_path, validate_samples
 from .models import generate_text
-from .sft import data_geometry
+from .sft import DataArgs, data_geometry
 from .pairing import grpo_prompt_messages, mask_cells, mmad_messages, pick_references
 
 # %% auto #0
@@ -240,8 +240,9 @@ def read_exclude(path: str | Path # .jsonl with an `image`/`image_path` field, o
 
 # %% ../nbs/10_evaluate.ipynb #75f0bc05
 @dataclass
-class EvalConfig:
-    "Everything that decides which questions are asked and how (the answers log refuses to mix two configs)."
+class EvalConfig(DataArgs):
+    """Everything that decides which questions are asked and how: the data fields every stage has (`DataArgs`: `data` is
+    an MMAD root, its mmad.json, or a judo-synth folder / spec) and the protocol (the answers log refuses to mix two)."""
     shots: int = field(default=1, metadata={"help": "normal templates per query (paper and MMAD: 1-shot)"})
     templates: str = field(default="random", metadata={"help": "'random' (paper) or 'similar' (MMAD's similar_templates)"})
     seed: int = field(default=0, metadata={"help": "the one seed for every random choice (template, option order)"})
@@ -250,11 +251,8 @@ class EvalConfig:
     max_new_tokens: int = field(default=256, metadata={"help": "generation budget per answer (paper GRPO: 256)"})
     batch_size: int = field(default=16, metadata={"help": "questions per generate call (left padding, KV cache)"})
     mode: str = field(default="strict", metadata={"help": "headline score: 'strict' (unreadable = wrong) or 'mmad' (dropped)"})
-    grid_size: int | None = field(default=None, metadata={"help": "segmentation grid cells per side (default: the data's — judo-synth's metadata — else the paper's 16)"})
-    image_size: int | None = field(default=None, metadata={"help": "side images are resized to (default: the data's, else the paper's 512)"})
-    limit: int | None = field(default=None, metadata={"help": "ask only the first N questions (smoke tests)"})
-    strict: bool = field(default=False, metadata={"help": "fail at the first broken image, mask or template instead of skipping and reporting it"})
     def __post_init__(self):
+        super().__post_init__()                  # the data checks every stage shares
         if self.templates not in ("random", "similar"): raise ValueError(f"templates must be 'random' or 'similar', not {self.templates!r}")
         if self.prompt not in ("judo", "mmad"): raise ValueError(f"prompt must be 'judo' or 'mmad', not {self.prompt!r}")
         if self.mode not in ("strict", "mmad"): raise ValueError(f"mode must be 'strict' or 'mmad', not {self.mode!r}")
@@ -262,12 +260,12 @@ class EvalConfig:
             raise ValueError(f"the JUDO prompt juxtaposes exactly one template (shots=1, got {self.shots}); use prompt='mmad' for k-shot")
         if self.shots < 0 or self.batch_size < 1: raise ValueError("shots must be >= 0 and batch_size >= 1")
     def for_data(self, root) -> "EvalConfig":
-        "This config with the data's geometry (`judo.sft.data_geometry`) where none is set."
-        size, n = data_geometry(root)
-        return dataclasses.replace(self, image_size=self.image_size or size, grid_size=self.grid_size or n)
+        "This config with the data's geometry (`DataArgs.geometry`) where none is set."
+        size, n = self.geometry(root)
+        return dataclasses.replace(self, image_size=size, grid_size=n)
     def answer_fields(self) -> dict:
         "The fields that change the answers (a resumed log must match them)."
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("batch_size", "mode", "limit", "strict")}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("data", "root", "batch_size", "mode", "max_samples", "strict")}
 
 # %% ../nbs/10_evaluate.ipynb #8f4e2358
 def question_rng(seed: int, *parts) -> np.random.Generator:
@@ -348,7 +346,7 @@ def plan_questions(samples: list,     # list[Sample] to evaluate
         except (JudoDataError, FileNotFoundError, OSError) as e: templates, error = [], ("no_template", f"no template: {e}")
         error = unaskable.get(s.image) or error or _missing(root, [("image", s.image)] + [("template", t) for t in templates])
         jobs += [{**_job(s, i, q, templates, error, cfg), "sample": s} for i, q in enumerate(s.questions)]
-    return jobs[:cfg.limit] if cfg.limit is not None else jobs
+    return jobs[:cfg.max_samples] if cfg.max_samples is not None else jobs
 
 # %% ../nbs/10_evaluate.ipynb #473b872a
 def job_messages(job: dict,        # from `plan_questions`
@@ -543,31 +541,33 @@ def _write_report(records: list, out: Path, md: str, js: dict, mode: str):
 # %% ../nbs/10_evaluate.ipynb #1386ea96
 @dataclass
 class EvalArgs:
-    "judo-eval's options besides `EvalConfig`: which model, which data, where the results go."
+    "judo-eval's options besides `EvalConfig`: which model, where the results go."
     model_name_or_path: str | None = field(default=None, metadata={"help": "model folder or hub id ('tiny': the CPU demo's model)"})
-    data: str | None = field(default=None, metadata={"help": "data root (holds mmad.json and the images)"})
     out: str | None = field(default=None, metadata={"help": "output folder: answers.jsonl (resumable), report.md, CSV/JSON, subtasks.png"})
-    mmad_json: str | None = field(default=None, metadata={"help": "the questions file; default DATA/mmad.json"})
+    mmad_json: str | None = field(default=None, metadata={"help": "the questions file; default DATA/mmad.json (or DATA when it is a file)"})
     datasets: str | None = field(default=None, metadata={"help": "comma-separated datasets to keep (e.g. 'VisA,GoodsAD')"})
     exclude: str | None = field(default=None, metadata={"help": "images to report without (GRPO jsonl or a list of paths): leakage guard"})
     dtype: str = field(default="auto", metadata={"help": "model dtype"})
     device_map: str | None = field(default=None, metadata={"help": "e.g. 'auto' for a big model on several GPUs"})
     quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
-def run_eval(args: EvalArgs,                # model, data, output folder
-             cfg: EvalConfig | None = None  # what is asked and how; default EvalConfig() with the data's geometry
+def run_eval(args: EvalArgs,                # model, output folder
+             cfg: EvalConfig | None = None  # the data and what is asked and how (geometry: the data's where unset)
             ) -> str:
     "Evaluate a VLM on an MMAD-format dataset, write the report files into `args.out` and return the report (markdown)."
     from judo.models import load_vlm, resolve_model
-    if not (args.model_name_or_path and args.data and args.out):
+    cfg = cfg or EvalConfig()
+    if not (args.model_name_or_path and cfg.data and args.out):
         raise ValueError("--model_name_or_path, --data and --out are required")
     resolve_model(args.model_name_or_path)        # a model folder that is not there fails before any data work
-    cfg = (cfg or EvalConfig()).for_data(args.data)
-    samples = read_mmad(args.data, args.mmad_json, datasets=args.datasets.split(",") if args.datasets else None, strict=cfg.strict)
-    checked = check_samples(samples, args.data, cfg)
+    path, root, _, _ = cfg.locate()                # the one data reader: folder or mmad.json, judo-synth specs built
+    cfg = cfg.for_data(root)
+    mmad_json = args.mmad_json or (path if path.is_file() else None)
+    samples = read_mmad(root, mmad_json, datasets=args.datasets.split(",") if args.datasets else None, strict=cfg.strict)
+    checked = check_samples(samples, root, cfg)
     read_answers(_open_run(args.out, cfg), RECORD_FIELDS)  # other settings or a bad log line: refused before the model loads
     m, proc = load_vlm(args.model_name_or_path, dtype=args.dtype, device_map=args.device_map)
-    records = evaluate(m, proc, samples, args.data, cfg, out=args.out, progress=not args.quiet, checked=checked)
+    records = evaluate(m, proc, samples, root, cfg, out=args.out, progress=not args.quiet, checked=checked)
     md = report(records, args.out, exclude=read_exclude(args.exclude) if args.exclude else None, mode=cfg.mode,
                 title=f"MMAD evaluation of {args.model_name_or_path}", checked=checked)
     s, log = score_answers(records, cfg.mode), get_logger("judo.evaluate")

@@ -14,7 +14,7 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, IMAGE_SIZE, NO_CELLS, S
                        THINK_OPEN, TRAINING_FILES, JudoDataError, Sample, cache_dir, cli_errors, get_logger)
 from .data import (domain_text, load_image, read_domain_knowledge, read_judo_grpo, read_mmad, resolve_path,
                        validate_samples)
-from .sft import GeometryArgs, LoraArgs, data_geometry, data_root, peft_config, resolve_data
+from .sft import DataArgs, LoraArgs, data_root, peft_config
 from .pairing import STRATEGIES, grpo_prompt_messages, pick_reference, true_cells_text
 from .rewards import LETTER_RULES, REWARDS, check_encoder_dtype, reward_funcs
 
@@ -105,8 +105,8 @@ def grpo_dataset(rows: list,  # from `rows_from_jsonl` / `rows_from_mmad`
 def _help(text: str) -> dict: return {"help": text}
 
 @dataclass
-class GRPOArgs(LoraArgs, GeometryArgs):
-    "judo's Stage-3 options: start checkpoint, data, rewards, LoRA and image fields (the SFT stages' names), resuming."
+class GRPOArgs(LoraArgs, DataArgs):
+    "judo's Stage-3 options: start checkpoint, data, rewards, LoRA and data fields (`LoraArgs`, `DataArgs`: the SFT stages' names), resuming."
     model_name_or_path: str = field(default="tiny-warm", metadata=_help(
         "start checkpoint: the Stage-2 output folder or a hub id; 'tiny' = random tiny Qwen2.5-VL, 'tiny-warm' = tiny "
         "taught the answer layout (CPU demo, built and cached)"))
@@ -115,7 +115,6 @@ class GRPOArgs(LoraArgs, GeometryArgs):
     mmad_json: str | None = field(default=None, metadata=_help("MMAD root only: the json file (default <root>/mmad.json)"))
     domain_knowledge: str | None = field(default=None, metadata=_help("MMAD root only: domain_knowledge.json whose entries become domain_gt"))
     reference: str = field(default="random", metadata=_help("MMAD root only: template choice, 'random' (paper), 'similar' or 'given'"))
-    max_samples: int | None = field(default=None, metadata=_help("keep only the first N rows (quick runs)"))
     rewards: list[str] = field(default_factory=lambda: list(REWARDS), metadata=_help(
         f"reward names, in order, from {list(REWARDS)}; weights go in reward_weights (default 1 each, the paper's)"))
     letter_rule: str = field(default="strict", metadata=_help("accuracy/structure letter extractor: 'strict' or the authors' 'paper'"))
@@ -123,13 +122,12 @@ class GRPOArgs(LoraArgs, GeometryArgs):
     encoder: str | None = field(default=None, metadata=_help("domain reward encoder path/name (default: bundled all-MiniLM-L6-v2)"))
     encoder_device: str | None = field(default=None, metadata=_help("domain reward encoder device, e.g. 'cpu' (default: sentence-transformers' choice)"))
     encoder_dtype: str = field(default="float32", metadata=_help("domain reward encoder weights: float32 (exact) or bfloat16 (about 2x faster on CPUs with native bf16; rewards within ~1e-3)"))
-    strict: bool = field(default=False, metadata=_help("fail at the first broken image or mask instead of skipping it (skips are counted on stderr)"))
     resume: bool = field(default=True, metadata=_help("resume from the last checkpoint-* in output_dir when there is one"))
     torch_threads: int | None = field(default=None, metadata=_help(
         "CPU threads for torch (default: torch's choice); 1 is fastest for the tiny model and on a shared machine"))
 
     def __post_init__(self):
-        super().__post_init__()                  # the LoRA and image checks every stage shares
+        super().__post_init__()                  # the LoRA and data checks every stage shares
         bad = [r for r in self.rewards if r not in REWARDS]
         if bad or not self.rewards: raise ValueError(f"unknown reward(s) {bad} in rewards={self.rewards}; choose from {list(REWARDS)}")
         if len(set(self.rewards)) != len(self.rewards): raise ValueError(f"rewards={self.rewards} names a reward twice; list each once")
@@ -137,7 +135,6 @@ class GRPOArgs(LoraArgs, GeometryArgs):
         if self.seg_rule not in ("strict", "paper"): raise ValueError(f"seg_rule={self.seg_rule!r}: use 'strict' or 'paper'")
         check_encoder_dtype(self.encoder_dtype, "encoder_dtype")
         if self.reference not in STRATEGIES: raise ValueError(f"reference={self.reference!r}: use one of {list(STRATEGIES)}")
-        if self.max_samples is not None and self.max_samples < 1: raise ValueError(f"max_samples={self.max_samples}: use a positive count or leave it unset")
         if self.torch_threads is not None and self.torch_threads < 1: raise ValueError(f"torch_threads={self.torch_threads}: use >= 1 or leave it unset")
 
 # %% ../nbs/09_grpo.ipynb #b6005043
@@ -172,11 +169,9 @@ def parse_args(argv: list | None = None # command-line words; None: sys.argv[1:]
 # %% ../nbs/09_grpo.ipynb #19f2d8cf
 def build_grpo_rows(args: GRPOArgs) -> tuple[list, int, int]:
     "`(rows, image_size, grid_size)` for the data source named by `args.data`."
-    p = resolve_data(args.data)                               # a path, or a 'synth?...' spec built and cached
-    size, n = data_geometry(p) if p.is_dir() else (IMAGE_SIZE, GRID_SIZE)   # the one geometry reader
-    size, n = args.image_size or size, args.grid_size or n
+    p, root, size, n = args.locate()                           # a path, or a 'synth?...' spec built and cached
     if is_synth(p): rows = rows_from_jsonl(p / TRAINING_FILES["grpo"], p, size, n, args.strict)
-    elif p.is_file(): rows = rows_from_jsonl(p, data_root(p, args.root), size, n, args.strict)
+    elif p.is_file(): rows = rows_from_jsonl(p, root, size, n, args.strict)
     else: rows = rows_from_mmad(p, args.mmad_json, size, n, args.reference, 0, args.domain_knowledge, args.strict)
     if not rows: raise JudoDataError(f"data {args.data!r}: no usable GRPO rows (every row was skipped; see the problems above)")
     return rows[:args.max_samples] if args.max_samples else rows, size, n

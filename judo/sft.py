@@ -18,7 +18,7 @@ _log = get_logger("judo.sft")
 
 # %% auto #0
 __all__ = ['resolve_data', 'data_root', 'data_geometry', 'sft_row', 'RowReport', 'vision_collator', 'kept_label_text', 'LoraArgs',
-           'GeometryArgs', 'SFTModelArgs', 'SFTImageArgs', 'peft_config', 'load_stage_model', 'last_checkpoint',
+           'DataArgs', 'SFTModelArgs', 'SFTArgs', 'peft_config', 'load_stage_model', 'last_checkpoint',
            'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights', 'MappedResume',
            'resumable', 'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft',
            'write_summary', 'sft_cli']
@@ -117,38 +117,49 @@ class LoraArgs(_Checked):
             raise ValueError(f"LoRA needs lora_r >= 1 and lora_alpha > 0 (got {self.lora_r}, {self.lora_alpha})")
 
 @dataclass
-class GeometryArgs(_Checked):
-    "Where a stage's images are and the geometry it shows them at: the same fields in every stage."
+class DataArgs(_Checked):
+    """What a stage reads and the geometry it shows it at: the same six fields in Stage 1, Stage 2, the cold start,
+    GRPO and judo-eval (each stage says which formats its `data` takes); `locate` is the one reader of them."""
+    data: str | None = field(default=None, metadata={"help": "The data: a file, a folder, or 'synth' / 'synth?key=value&...' (judo-synth, built on first use)."})
     root: str | None = field(default=None, metadata={"help": "Data root image paths are relative to (default: found from data)."})
     image_size: int | None = field(default=None, metadata={"help": "Image side in pixels (default: judo-synth's, else the paper's 512)."})
     grid_size: int | None = field(default=None, metadata={"help": "Grid cells per side (default: judo-synth's, else the paper's 16; Stage 2 has no grid)."})
+    max_samples: int | None = field(default=None, metadata={"help": "Use only the first N rows / questions (None: all)."})
+    strict: bool = field(default=False, metadata={"help": "Fail at the first bad row, image or mask instead of reporting and skipping it."})
     def __post_init__(self):
         super().__post_init__()
         if self.image_size is not None and self.image_size < 28: raise ValueError(f"image_size={self.image_size}: Qwen-VL needs >= 28 px")
         if self.grid_size is not None and not 1 <= self.grid_size <= (self.image_size or IMAGE_SIZE):
             raise ValueError(f"grid_size={self.grid_size} must be between 1 and image_size={self.image_size or IMAGE_SIZE}")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples={self.max_samples}: use a positive number, or leave it unset for all rows")
+    def geometry(self, root: Path) -> tuple[int, int]:
+        "`(image_size, grid_size)`: these fields where set, else the data's (`data_geometry`)."
+        size, n = data_geometry(root)
+        return self.image_size or size, self.grid_size or n
+    def locate(self) -> tuple[Path, Path, int, int]:
+        "`(path, root, image_size, grid_size)`: what `data` names (built if a synth spec), its image root, its geometry."
+        if not self.data: raise JudoDataError("no data given: set data (--data) to a file, a folder or 'synth'")
+        path = resolve_data(self.data); root = data_root(path, self.root)
+        return (path, root, *self.geometry(root))
 
 @dataclass
 class SFTModelArgs(LoraArgs):
-    "What every SFT stage needs besides TRL's SFTConfig: the model, LoRA, resuming and bad-row handling."
+    "What every SFT stage needs besides TRL's SFTConfig: the model, LoRA and resuming."
     model_name_or_path: str = field(default="tiny", metadata={"help": "Model folder or hub id; 'tiny' / 'tiny:qwen3_vl': the tiny CPU model built here."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto, bfloat16, float16 or float32."})
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
-    strict: bool = field(default=False, metadata={"help": "Fail at the first bad data row instead of reporting and skipping it."})
-    max_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows (None: all)."})
     def __post_init__(self):
         super().__post_init__()
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"dtype={self.dtype!r}: use auto, bfloat16, float16 or float32")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples={self.max_samples}: use a positive number, or leave it unset for all rows")
 
 # %% ../nbs/05b_sft.ipynb #4ce10b88
 @dataclass
-class SFTImageArgs(SFTModelArgs, GeometryArgs):
-    "SFTModelArgs plus where the images are and their geometry (`GeometryArgs`): every SFT stage's arguments."
+class SFTArgs(SFTModelArgs, DataArgs):
+    "`SFTModelArgs` plus `DataArgs`: every SFT stage's arguments besides TRL's `SFTConfig`."
 
 # %% ../nbs/05b_sft.ipynb #7b04aaf5
 def peft_config(args: SFTModelArgs):

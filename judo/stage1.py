@@ -17,7 +17,7 @@ from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
 from .pairing import STRATEGIES, pick_reference, stage1_messages
 from .models import generate_text, load_vlm, resolve_model
-from .sft import (RowReport, SFTImageArgs, check_sft_config, data_geometry, data_root, load_stage_model, make_sft_trainer,
+from .sft import (RowReport, SFTArgs, check_sft_config, data_geometry, data_root, load_stage_model, make_sft_trainer,
                       peft_config, resolve_data, run_sft, sft_cli, sft_row, write_summary)
 
 _log = get_logger("judo.stage1")
@@ -154,8 +154,8 @@ def evaluate_segmentation(model, processor,      # a model and its processor (`l
 
 # %% ../nbs/06_stage1.ipynb #8adcfbee
 @dataclass
-class Stage1Args(SFTImageArgs):
-    "Stage-1 data and evaluation settings (model/LoRA/resume and image fields from SFTImageArgs)."
+class Stage1Args(SFTArgs):
+    "Stage-1 data and evaluation settings (model/LoRA/resume and image fields from SFTArgs)."
     data: str = field(default="synth", metadata={"help": "Stage-1 rows: realiad_samples_gt.jsonl-format file, MMAD folder/mmad.json, judo-synth folder, or 'synth?make_synth args'."})
     split: str = field(default="train", metadata={"help": "judo-synth folder: which split trains ('train' or 'test')."})
     eval_data: str | None = field(default=None, metadata={"help": "Held-out Stage-1 source for evaluate_segmentation (default: judo-synth's test split when training on judo-synth)."})
@@ -173,9 +173,7 @@ class Stage1Args(SFTImageArgs):
 # %% ../nbs/06_stage1.ipynb #1c856a16
 def stage1_data(args: Stage1Args) -> tuple[list, list, Path, int, int]:
     "`(train_samples, eval_samples, root, size, n)` for a Stage-1 run."
-    path = resolve_data(args.data); root = data_root(path, args.root)
-    size, n = data_geometry(root)
-    size, n = args.image_size or size, args.grid_size or n
+    path, root, size, n = args.locate()
     train = read_stage1_samples(path, root, args.split)
     held = []
     if args.eval_samples:

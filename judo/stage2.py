@@ -14,7 +14,7 @@ from .core import STAGE2_PROMPT, JudoDataError, Sample, get_logger, seed_everyth
 from .data import DK_DATASET, load_image, read_domain_knowledge, read_judo_domain_qa, resolve_path, validate_samples
 from .pairing import stage2_messages
 from .models import generate_text
-from .sft import (RowReport, SFTImageArgs, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
+from .sft import (RowReport, SFTArgs, SFTModelArgs, check_sft_config, sft_cli, write_summary, data_geometry, data_root, load_stage_model,
                       make_sft_trainer, peft_config, resolve_data, run_sft, sft_row)
 
 _log = get_logger("judo.stage2")
@@ -258,8 +258,8 @@ def domain_probe(model, processor,     # the model to ask
 
 # %% ../nbs/07_stage2.ipynb #9d7b36c7
 @dataclass
-class Stage2Args(SFTImageArgs):
-    "Stage-2 data and probe settings (model, LoRA, resume and image fields from SFTImageArgs; Stage 2 has no grid)."
+class Stage2Args(SFTArgs):
+    "Stage-2 data and probe settings (model, LoRA, resume and image fields from SFTArgs; Stage 2 has no grid)."
     data: str = field(default="synth", metadata={"help": "domain_qa_goods.jsonl-format file, a domain_knowledge.json to generate QA from, or a judo-synth folder / 'synth?...' spec."})
     with_image: bool = field(default=True, metadata={"help": "Show each question with its normal image (paper). False: text-only rows, which TRL can pack."})
     paraphrases: int = field(default=3, metadata={"help": "Generated questions per fact (1-3; the paper: 3)."})
@@ -277,8 +277,7 @@ class Stage2Args(SFTImageArgs):
 # %% ../nbs/07_stage2.ipynb #076e7872
 def stage2_samples(args: Stage2Args) -> tuple[list, list, Path, int]:
     "`(train, probe, root, size)`: Stage-2 Samples read or generated from `args.data`."
-    path = resolve_data(args.data); root = data_root(path, args.root)
-    size = args.image_size or data_geometry(root)[0]
+    path, root, size, _ = args.locate()
     if path.suffix == ".jsonl":
         if args.probe_questions: raise JudoDataError("the probe needs generated QA: give a domain_knowledge.json or judo-synth as data")
         return read_judo_domain_qa(path)[:args.max_samples], [], root, size

@@ -112,7 +112,7 @@ def test_eval_cli_end_to_end_resume_and_exclude(root, tmp_path):
     excl = tmp_path / "exclude.txt"
     first = read_mmad(root)[0].image
     excl.write_text(first + "\n")
-    args = ["judo-eval", "--model_name_or_path", "tiny", "--data", root, "--out", out, "--limit", 5, "--batch-size", 4,
+    args = ["judo-eval", "--model_name_or_path", "tiny", "--data", root, "--out", out, "--max_samples", 5, "--batch-size", 4,
             "--max-new-tokens", 8, "--exclude", excl, "--quiet"]
     r = _run(*args)
     assert r.returncode == 0, r.stderr
@@ -124,18 +124,18 @@ def test_eval_cli_end_to_end_resume_and_exclude(root, tmp_path):
     r2 = _run(*args)                                                      # resumes: nothing asked again
     assert r2.returncode == 0 and read_answers(out / "answers.jsonl") == recs
     with pytest.raises(JudoDataError, match="seed: 0 -> 3"):             # other settings into the same log: refused
-        run_eval(EvalArgs("tiny", str(root), str(out), quiet=True), EvalConfig(limit=5, seed=3))
+        run_eval(EvalArgs("tiny", out=str(out), quiet=True), EvalConfig(data=str(root), max_samples=5, seed=3))
     assert read_exclude(excl) == {first}
 
 
 def test_eval_cli_mmad_prompt_and_bad_data(root, tmp_path):
     r = _run("judo-eval", "--model_name_or_path", "tiny", "--data", root, "--out", tmp_path / "m", "--prompt", "mmad", "--shuffle_options", "false",
-             "--limit", 2, "--max-new-tokens", 4, "--quiet")
+             "--max_samples", 2, "--max-new-tokens", 4, "--quiet")
     assert r.returncode == 0, r.stderr
     recs = read_answers(tmp_path / "m/answers.jsonl")
     assert all(x["order"] is None and x["prompt"] == "mmad" and x["seg_scores"] is None for x in recs)
     bad = _run("judo-eval", "--model_name_or_path", "tiny", "--data", tmp_path / "nowhere", "--out", tmp_path / "b", "--quiet")
-    assert bad.returncode != 0 and "MMAD file not found" in bad.stderr
+    assert bad.returncode != 0 and f"data not found: {tmp_path / 'nowhere'}" in bad.stderr
 
 
 def test_inspect_cli_writes_picture(root, tmp_path):
@@ -201,7 +201,7 @@ def test_broken_masks_leave_the_seg_table_with_counts(tmp_path):
 def test_headline_says_how_many_questions_were_not_asked(tmp_path, caplog):
     d = _mmad_folder(tmp_path, masks=("ok",), missing=2)
     with caplog.at_level("WARNING", logger="judo.evaluate"):
-        md = run_eval(EvalArgs("tiny", str(d), str(tmp_path / "out"), quiet=True), EvalConfig(batch_size=4, max_new_tokens=4))
+        md = run_eval(EvalArgs("tiny", out=str(tmp_path / "out"), quiet=True), EvalConfig(data=str(d), batch_size=4, max_new_tokens=4))
     line = "over 3 of 5 questions; 2 not asked: 2 missing_image"
     assert line in md.splitlines()[2] and line in (tmp_path / "out/report.md").read_text()
     assert any(line in r.getMessage() for r in caplog.records if r.name == "judo.evaluate")
@@ -212,7 +212,7 @@ def test_headline_says_how_many_questions_were_not_asked(tmp_path, caplog):
 def test_strict_fails_at_the_first_broken_file_before_the_model(tmp_path):
     d = _mmad_folder(tmp_path, masks=("ok", "corrupt"))
     with pytest.raises(JudoDataError, match=r"corrupt_mask: .*X/c/ground_truth/hole/corrupt_mask\.png"):
-        run_eval(EvalArgs("tiny", str(d), str(tmp_path / "out"), quiet=True), EvalConfig(strict=True))
+        run_eval(EvalArgs("tiny", out=str(tmp_path / "out"), quiet=True), EvalConfig(data=str(d), strict=True))
     assert not (tmp_path / "out/answers.jsonl").exists()
 
 
@@ -238,7 +238,7 @@ def test_bad_answers_line_names_file_and_line(tmp_path, monkeypatch):
     from judo.evaluate import eval_cli
     d, out = _mmad_folder(tmp_path, masks=("ok",)), tmp_path / "out"
     args = ["--model_name_or_path", "tiny", "--data", d, "--out", out, "--max-new-tokens", 4, "--quiet"]
-    run_eval(EvalArgs("tiny", str(d), str(out), quiet=True), EvalConfig(limit=2, max_new_tokens=4))
+    run_eval(EvalArgs("tiny", out=str(out), quiet=True), EvalConfig(data=str(d), max_samples=2, max_new_tokens=4))
     log = out / "answers.jsonl"
     first, second = log.read_text().splitlines()
     for bad in ("[1, 2]", '{"key": "X/c/test/good/0.png#0"}', "{not json"):
