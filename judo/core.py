@@ -16,7 +16,8 @@ __all__ = ['GRID_SIZE', 'COVERAGE_THRESH', 'IMAGE_SIZE', 'OPTION_LETTERS', 'SEG_
            'ANSWER_OPEN', 'ANSWER_CLOSE', 'NO_CELLS', 'QUESTION_TYPES', 'SCORE_COLUMNS', 'SCORE_ABBREV',
            'MMAD_DATASETS', 'JUXTAPOSE_TEXT', 'NORMAL_COMPARISON', 'STAGE1_PROMPT', 'STAGE2_PROMPT', 'GRPO_PROMPT',
            'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'TRAINING_FILES', 'score_column', 'format_options', 'Question',
-           'Sample', 'JudoDataError', 'cli_errors', 'parse_cli', 'seed_everything', 'get_logger', 'cache_dir']
+           'Sample', 'JudoDataError', 'cli_errors', 'parse_cli', 'seed_everything', 'get_logger', 'cache_dir',
+           'figure_png', 'set_png', 'with_first_frame']
 
 # %% ../nbs/00_core.ipynb #25605f30
 GRID_SIZE = 16           # N, cells per side of the segmentation grid (paper §3.1; authors' `N=16`)
@@ -155,3 +156,35 @@ def get_logger(name: str = "judo", # logger name, usually the module's
 def cache_dir() -> Path:
     "Where judo keeps built artefacts (tiny models, generated data): $JUDO_CACHE or ~/.cache/judo."
     return Path(os.environ.get("JUDO_CACHE", Path.home() / ".cache" / "judo"))
+
+# %% ../nbs/00_core.ipynb #dce4c821
+def figure_png(fig,          # a matplotlib figure
+               dpi: int = 100 # resolution
+              ) -> bytes:
+    "The figure as PNG bytes (tight bounding box); the figure is closed."
+    import io
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight"); plt.close(fig)
+    return buf.getvalue()
+
+def set_png(picture,   # an ipywidgets.Image
+            png: bytes # PNG bytes
+           ):
+    "Show `png` in `picture` at its own pixel size (neither stretched to the output's width nor squeezed)."
+    w = int.from_bytes(png[16:20], "big")            # the PNG header's width
+    picture.value, picture.layout.width, picture.layout.min_width = png, f"{w}px", f"{w}px"
+    picture.layout.height = "auto"
+
+def with_first_frame(widget,    # an ipywidgets widget, showing its first state
+                     png: bytes # a PNG of that state (e.g. from `figure_png`)
+                    ):
+    "`widget`, displayed with `png` in the same output: without a kernel (docs, GitHub, a reopened notebook) the picture shows."
+    import base64
+    live = widget._repr_mimebundle_
+    def bundle(**kwargs):
+        data = live(**kwargs)
+        data, meta = data if isinstance(data, tuple) else (data, None)
+        data = {**(data or {}), "image/png": base64.b64encode(png).decode()}
+        return data if meta is None else (data, meta)
+    widget._repr_mimebundle_, widget.first_frame = bundle, png
+    return widget

@@ -11,9 +11,9 @@ import numpy as np
 from .core import GRID_SIZE, COVERAGE_THRESH, NO_CELLS
 
 # %% auto #0
-__all__ = ['grid_edges', 'mask_to_cells', 'encode_cells', 'GridParseError', 'decode_cells', 'find_blocks', 'first_block',
-           'last_block', 'blocks_in_order', 'adjacent_blocks', 'cells_to_mask', 'cell_scores', 'seg_scores',
-           'show_grid']
+__all__ = ['grid_edges', 'mask_to_cells', 'show_grid', 'encode_cells', 'GridParseError', 'decode_cells', 'find_blocks',
+           'first_block', 'last_block', 'blocks_in_order', 'adjacent_blocks', 'cells_to_mask', 'cell_scores',
+           'seg_scores', 'explore_grid']
 
 # %% ../nbs/01_grid.ipynb #c24dbd60
 def grid_edges(size: int, # image side in pixels
@@ -72,6 +72,28 @@ def mask_to_cells(mask, # (H,W) or (H,W,C) mask; positive pixels are the defect
     if fallback and not cells.any():
         cells = nonempty & (counts > 0)
     return cells
+
+# %% ../nbs/01_grid.ipynb #6046b16f
+def show_grid(img, # PIL image or (H,W[,C]) array
+              cells: np.ndarray, # (n,n) bool grid to fill
+              ax=None, # matplotlib axes; a new small figure if None
+              true: np.ndarray | None = None, # (n,n) bool grid to outline
+              title: str | None = None):
+    "Draw the image with its grid, marked cells filled red and true cells outlined green; return the axes."
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    arr = np.asarray(img); cells = np.asarray(cells, bool); n = cells.shape[0]
+    if ax is None: _, ax = plt.subplots(figsize=(3, 3))
+    ax.imshow(arr, **(dict(cmap="gray", vmin=0, vmax=255 if arr.dtype == np.uint8 else 1) if arr.ndim == 2 else {}))
+    rows, cols = grid_edges(arr.shape[0], n), grid_edges(arr.shape[1], n)
+    ax.hlines(rows, 0, arr.shape[1], colors="w", lw=0.3, alpha=0.6); ax.vlines(cols, 0, arr.shape[0], colors="w", lw=0.3, alpha=0.6)
+    for grid, kw in ((cells, dict(fc=(1, 0, 0, 0.4), ec="none")), (true, dict(fc="none", ec="lime", lw=1))):
+        if grid is None: continue
+        for r, c in np.argwhere(grid):
+            ax.add_patch(Rectangle((cols[c], rows[r]), cols[c+1] - cols[c], rows[r+1] - rows[r], **kw))
+    ax.set_xlim(0, arr.shape[1]); ax.set_ylim(arr.shape[0], 0); ax.set_axis_off()
+    if title: ax.set_title(title, fontsize=8)
+    return ax
 
 # %% ../nbs/01_grid.ipynb #6a06015a
 def _runs(cols: np.ndarray) -> list:
@@ -255,24 +277,26 @@ def seg_scores(seg: str | None,        # the `<seg>` text of one answer
         out["pixel_iou"] = float((pm & mask).sum() / union) if union else 1.0
     return {**out, "malformed": False}
 
-# %% ../nbs/01_grid.ipynb #61c280cb
-def show_grid(img, # PIL image or (H,W[,C]) array
-              cells: np.ndarray, # (n,n) bool grid to fill
-              ax=None, # matplotlib axes; a new small figure if None
-              true: np.ndarray | None = None, # (n,n) bool grid to outline
-              title: str | None = None):
-    "Draw the image with its grid, marked cells filled red and true cells outlined green; return the axes."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-    arr = np.asarray(img); cells = np.asarray(cells, bool); n = cells.shape[0]
-    if ax is None: _, ax = plt.subplots(figsize=(3, 3))
-    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None)
-    rows, cols = grid_edges(arr.shape[0], n), grid_edges(arr.shape[1], n)
-    ax.hlines(rows, 0, arr.shape[1], colors="w", lw=0.3, alpha=0.6); ax.vlines(cols, 0, arr.shape[0], colors="w", lw=0.3, alpha=0.6)
-    for grid, kw in ((cells, dict(fc=(1, 0, 0, 0.4), ec="none")), (true, dict(fc="none", ec="lime", lw=1))):
-        if grid is None: continue
-        for r, c in np.argwhere(grid):
-            ax.add_patch(Rectangle((cols[c], rows[r]), cols[c+1] - cols[c], rows[r+1] - rows[r], **kw))
-    ax.set_xlim(0, arr.shape[1]); ax.set_ylim(arr.shape[0], 0); ax.set_axis_off()
-    if title: ax.set_title(title, fontsize=8)
-    return ax
+# %% ../nbs/01_grid.ipynb #cea6561f
+def explore_grid(mask: np.ndarray,           # (H,W) bool mask, any size
+                 img=None,                   # the image under it; default: the mask in grey
+                 n: int = GRID_SIZE,         # first grid size
+                 thresh: float = COVERAGE_THRESH, # first coverage threshold
+                 fallback: bool = False):    # first Stage-1 fallback setting
+    "An ipywidgets box: grid size, threshold and fallback controls over `mask_to_cells`, the picture and the text."
+    import ipywidgets as W, matplotlib.pyplot as plt
+    from judo.core import figure_png, set_png, with_first_frame
+    img = np.where(_as_mask(mask), 0.25, 0.75) if img is None else img
+    size = W.Dropdown(options=[4, 8, 16, 32], value=n, description="grid N", layout=W.Layout(width="150px"))
+    thr = W.FloatSlider(value=thresh, min=0.001, max=0.5, step=0.001, readout_format=".3f", description="threshold",
+                        continuous_update=False)
+    fb = W.Checkbox(value=fallback, description="Stage-1 fallback")
+    pic, text = W.Image(format="png"), W.HTML()
+    def update(*_):
+        cells = mask_to_cells(mask, size.value, thr.value, fb.value)
+        fig, ax = plt.subplots(figsize=(3.4, 3.4))
+        show_grid(img, cells, ax, title=f"{int(cells.sum())} cells: N={size.value}, coverage ≥ {thr.value:.3f}")
+        set_png(pic, figure_png(fig)); text.value = f"<code>{encode_cells(cells)}</code>"
+    for w in (size, thr, fb): w.observe(update, names="value")
+    update()
+    return with_first_frame(W.VBox([W.HBox([size, thr, fb]), pic, text]), pic.value)
