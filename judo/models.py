@@ -67,7 +67,7 @@ def _offline() -> bool: return os.environ.get("HF_HUB_OFFLINE", "0").lower() in 
 def resolve_model(name_or_path: str | Path, # local folder or hub id
                   trust_remote_code: bool = False # see `check_model_folder`
                  ) -> str | Path:
-    "A checked local folder for a path, a cached hub id offline, an online hub id unchanged; 'tiny[:kind]' / 'tiny-warm': the demo's folders."
+    "A checked local folder for a path, a cached hub id offline, an online hub id unchanged; 'tiny[:kind]' / 'tiny-warm' / 'real-shape[:kind]': stand-ins built here."
     # 'tiny' / 'tiny:<kind>' is the CPU demo's stand-in (judo.tiny): the one place a name turns into the tiny model
     if str(name_or_path) == "tiny-warm":      # the tiny model taught the answer layout (judo.coldstart, notebook 12)
         from judo.coldstart import warm_start_default
@@ -75,6 +75,9 @@ def resolve_model(name_or_path: str | Path, # local folder or hub id
     if str(name_or_path) == "tiny" or str(name_or_path).startswith("tiny:"):
         from judo.tiny import build_tiny_vlm
         return build_tiny_vlm(kind=str(name_or_path).partition(":")[2] or "qwen2_5_vl")
+    if str(name_or_path) == "real-shape" or str(name_or_path).startswith("real-shape:"):   # the released shapes, depth cut (judo.shapes)
+        from judo.shapes import build_real_shape
+        return build_real_shape(kind=str(name_or_path).partition(":")[2] or "qwen2_5_vl")
     if _looks_local(name_or_path): return check_model_folder(name_or_path, trust_remote_code)
     if not _offline(): return str(name_or_path)
     from huggingface_hub import snapshot_download, constants
