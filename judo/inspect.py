@@ -18,7 +18,7 @@ from .core import parse_cli
 
 # %% auto #0
 __all__ = ['DETECTION_QUESTION', 'DETECTION_OPTIONS', 'choose_reference', 'inspect_one', 'show_inspection', 'save_inspection',
-           'parse_options', 'run_inspect', 'inspect_cli']
+           'parse_options', 'run_inspect', 'inspect_cli', 'model_cells', 'browse_model', 'model_completions']
 
 # %% ../nbs/11_inspect.ipynb #2621e3df
 def choose_reference(query: str | Path,      # query image file
@@ -140,3 +140,46 @@ def inspect_cli():
     ans = f"{res['answer']} ({res['answer_text']})" if res["answer"] else "no readable answer"
     print(f"question:  {res['question']}\nreference: {res['reference']}\nanswer:    {ans}\n"
           f"reasoning: {res['reasoning']}\ncells:     {res['seg']}\npicture:   {res['picture']}")
+
+# %% ../nbs/11_inspect.ipynb #b0a211fe
+def model_cells(model, processor,       # from `judo.models.load_vlm`
+                root,                   # the data root the samples' paths are relative to
+                question: int = 0,      # which of a sample's questions to ask
+                strategy: str = "auto"  # reference: the data's own, else 'random' (seeded)
+               ):
+    "A `predict(sample)` for `judo.pairing.browse`: the (n, n) cells the model marks, None when its <seg> does not read."
+    from judo.sft import data_geometry
+    from judo.data import resolve_path
+    size, n = data_geometry(root)
+    def predict(sample: Sample):
+        ref = pick_reference(sample, strategy, np.random.default_rng(0), root=root)
+        q = sample.questions[question] if sample.questions else Question(DETECTION_QUESTION, DETECTION_OPTIONS, "A", "Anomaly Detection")
+        res = inspect_one(model, processor, resolve_path(root, sample.image), resolve_path(root, ref), q.text, q.options,
+                          sample.category, n=n, size=size)
+        return res["cells"]
+    return predict
+
+def browse_model(root,                        # a data root with an mmad.json (judo-synth, MMAD, `judo-pipeline prepare`)
+                 model_name_or_path=None,     # checkpoint folder, hub id or 'tiny'; None: no predictions
+                 samples: list | None = None, # default: every sample of root/mmad.json
+                 size: int = 256, dtype: str = "auto"):
+    "The pair browser over a data root, with a checkpoint's predicted cells beside the true ones."
+    from judo.data import read_mmad
+    from judo.models import load_vlm
+    from judo.pairing import browse
+    samples = read_mmad(root) if samples is None else samples
+    predict = model_cells(*load_vlm(model_name_or_path, dtype=dtype), root) if model_name_or_path else None
+    return browse(samples, root, size=size, predict=predict)
+
+def model_completions(model, processor,      # from `judo.models.load_vlm`
+                      g: int = 4,            # completions per group (the paper: 16)
+                      temperature: float = 0.8, top_p: float = 0.95, # the paper's sampling
+                      max_new_tokens: int = 256, seed: int = 0):
+    "A `sample(row)` for `judo.rewards.reward_explorer`: `g` sampled completions for a GRPO row's prompt and images."
+    import torch
+    def sample(row: dict) -> list:
+        imgs = [load_image(p, None) for p in row["images"]]
+        torch.manual_seed(seed)
+        return generate_text(model, processor, [row["prompt"]] * g, imgs * g, max_new_tokens=max_new_tokens,
+                             do_sample=True, temperature=temperature, top_p=top_p)
+    return sample

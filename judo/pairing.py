@@ -232,22 +232,32 @@ def show_sample(sample: Sample,        # the query
                 reference: str | None = None, # default: meta['reference'], else the first template, else none
                 size: int = IMAGE_SIZE, # image side
                 cells: np.ndarray | None = None, # e.g. predicted cells
-                axes=None):
+                axes=None,
+                n: int | None = None,  # grid cells per side; default: the data root's (`judo.sft.data_geometry`)
+                titles: tuple = ("query", "reference", "mask", "grid")):
     "`show_pair` for a sample read from disk; returns the axes."
     reference = reference or sample.meta.get("reference") or (sample.similar_templates + sample.random_templates + [None])[0]
     ref = load_image(resolve_path(root, reference), size) if reference else None
     mask = load_mask(resolve_path(root, sample.mask), size) if sample.mask else None
-    return show_pair(load_image(resolve_path(root, sample.image), size), ref, mask, cells, axes=axes)
+    if n is None:
+        from judo.sft import data_geometry      # the one reader of a data root's grid (judo-synth's own, else 16)
+        n = data_geometry(root)[1]
+    return show_pair(load_image(resolve_path(root, sample.image), size), ref, mask, cells, axes=axes, titles=titles, n=n)
 
 # %% ../nbs/04_pairing.ipynb #27cba67c
-def _render(sample: Sample, root, size: int) -> bytes:
-    import matplotlib.pyplot as plt
-    axes = show_sample(sample, root, size=size)
-    fig = axes[0].figure; buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
-    return buf.getvalue()
+def _render(sample: Sample, root, size: int, n: int | None = None, predict=None) -> bytes:
+    "The browser's picture of one sample as PNG; with `predict`, its cells in red over the true ones (green)."
+    from judo.core import figure_png
+    cells = titles = None
+    if predict is not None:
+        cells = predict(sample)
+        titles = ("query", "reference", "mask", "model: no readable <seg>" if cells is None else "model (red) / true (green)")
+        if cells is None: cells = np.zeros((n, n), bool) if n else None
+    axes = show_sample(sample, root, size=size, cells=cells, n=n, titles=titles or ("query", "reference", "mask", "grid"))
+    return figure_png(axes[0].figure, dpi=80)
 
 def _describe(sample: Sample, i: int, total: int) -> str:
+    "The sample's facts and questions (gold answer in bold); `i` is 0-based, shown 1-based like the slider."
     from html import escape
     head = (f"<b>{i + 1}/{total}</b> <code>{escape(sample.image)}</code><br>{escape(sample.dataset)} / "
             f"{escape(sample.category)} / {escape(str(sample.defect or 'normal'))}")
@@ -260,19 +270,25 @@ def _describe(sample: Sample, i: int, total: int) -> str:
 def browse(samples: list,         # list[Sample], any reader's output
            root,                  # data root
            size: int = 256,       # image side for the pictures
-           start: int = 0         # first sample shown
+           start: int = 0,        # first sample shown (0-based; the slider counts from 1)
+           n: int | None = None,  # grid cells per side; default: the data root's (`judo.sft.data_geometry`)
+           predict=None           # `predict(sample) -> (n, n) cells or None`, e.g. `judo.inspect.model_cells`
           ):
     "An ipywidgets browser over samples: slider, query | reference | mask | grid picture, facts and questions."
     import ipywidgets as W
+    from judo.core import set_png, with_first_frame
     if not samples: raise ValueError("nothing to browse: the sample list is empty")
-    slider = W.IntSlider(value=start, min=0, max=len(samples) - 1, description="sample", continuous_update=False)
+    if n is None:
+        from judo.sft import data_geometry
+        n = data_geometry(root)[1]
+    slider = W.IntSlider(value=start + 1, min=1, max=len(samples), description="sample", continuous_update=False)
     picture, info = W.Image(format="png"), W.HTML()
     def show(change=None):
-        s = samples[slider.value]
-        info.value = _describe(s, slider.value, len(samples))
-        try: picture.value = _render(s, root, size)
+        s = samples[slider.value - 1]
+        info.value = _describe(s, slider.value - 1, len(samples))
+        try: set_png(picture, _render(s, root, size, n, predict))
         except JudoDataError as e:
             picture.value = b""; info.value += f"<br><span style='color:red'>{e}</span>"
     slider.observe(show, names="value")
     show()
-    return W.VBox([slider, picture, info])
+    return with_first_frame(W.VBox([slider, picture, info]), picture.value)

@@ -19,9 +19,10 @@ from .answers import (LETTER_RULES, _CACHE_CHARS, _ORDER, _TAGS, _cache_short_te
 
 # %% auto #0
 __all__ = ['accuracy_reward', 'structure_reward', 'seg_f1_reward', 'ENCODER_DTYPES', 'domain_reward', 'REWARDS', 'REWARD_RANGES',
-           'clear_reward_caches', 'AccuracyReward', 'format_reward', 'roam_value', 'think_letter', 'StructureReward',
-           'show_structure_table', 'SegF1Reward', 'show_seg_slide', 'default_encoder_path', 'check_encoder_dtype',
-           'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards', 'reward_explorer']
+           'clear_reward_caches', 'AccuracyReward', 'show_cases', 'format_reward', 'roam_value', 'think_letter',
+           'StructureReward', 'show_structure_table', 'SegF1Reward', 'show_seg_slide', 'default_encoder_path',
+           'check_encoder_dtype', 'load_encoder', 'DomainReward', 'reward_funcs', 'score_completion', 'show_rewards',
+           'reward_explorer', 'group_advantages', 'show_group']
 
 # %% ../nbs/08_rewards.ipynb #99a4e404
 def _rows(reward: str, # the reward's name, for the message
@@ -71,6 +72,21 @@ class AccuracyReward:
     def __repr__(self): return f"AccuracyReward(letter_rule={self.letter_rule!r})"
 
 accuracy_reward = AccuracyReward()
+
+# %% ../nbs/08_rewards.ipynb #8e6203ef
+def show_cases(cases: list,     # rows: (completion, *values, why); values are floats (rewards) or short text
+               headers: tuple,  # one per column of a row
+               ax=None, width: int = 46): # matplotlib axes; characters of completion text shown
+    "A case list as a table; float cells coloured from white (0) to blue (max); return the axes."
+    import matplotlib.pyplot as plt
+    text = lambda v: (completion_text(v) if not isinstance(v, str) else v).replace("\n", "⏎")
+    cells = [[text(r[0])[:width]] + [f"{v:g}" if isinstance(v, float) else str(v) for v in r[1:]] for r in cases]
+    top = max([v for r in cases for v in r[1:] if isinstance(v, float)] + [1e-9])
+    colours = [["white"] + [plt.cm.Blues(0.05 + 0.4 * v / top) if isinstance(v, float) else "white" for v in r[1:]] for r in cases]
+    if ax is None: _, ax = plt.subplots(figsize=(10, 0.28 * len(cases) + 0.5))
+    t = ax.table(cells, colLabels=headers, cellColours=colours, loc="center", cellLoc="left")
+    t.auto_set_font_size(False); t.set_fontsize(7); t.auto_set_column_width(list(range(len(headers))))
+    ax.set_axis_off(); return ax
 
 # %% ../nbs/08_rewards.ipynb #d5870b1e
 def format_reward(completions, **kwargs) -> list[float]:
@@ -313,41 +329,107 @@ def show_rewards(scores: dict, # {name: value} from `score_completion`
         lo, hi = REWARD_RANGES.get(k, (0.0, 1.0))
         ax.barh(i, hi - lo, left=lo, color="0.9"); ax.barh(i, scores[k], color="tab:blue", height=0.5)
         ax.text(hi, i, f" {scores[k]:.3g}", va="center", fontsize=7)
+    ax.set_xlim(min(REWARD_RANGES.get(k, (0.0, 1.0))[0] for k in names) - 0.02, 1.3)   # room for the labels right of the bars
     ax.set_yticks(range(len(names)), names, fontsize=8); ax.invert_yaxis(); ax.tick_params(axis="x", labelsize=7)
     ax.set_title(f"total {scores.get('total', sum(scores.values())):.3f}", fontsize=8)
     return ax
 
 # %% ../nbs/08_rewards.ipynb #18c3c1f1
-def _render_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
-    return buf.getvalue()
+@patch
+def why_unreadable(self: SegF1Reward, text: str) -> str | None:
+    "None when the first <seg> block reads; else why not: no block, or `decode_cells`' reason (malformed, out of range)."
+    payload = first_block(text, SEG_OPEN, SEG_CLOSE, one_line=_SEG_ONE_LINE[self.seg_rule])
+    if payload is None: return f"no {SEG_OPEN} … {SEG_CLOSE} block" + (" on one line" if _SEG_ONE_LINE[self.seg_rule] else "")
+    if self.seg_rule == "paper" and not payload.strip(): return None
+    try: decode_cells(payload, self.n)
+    except GridParseError as e: return str(e)
+    return None
 
 def _explorer_png(text: str, image, n: int, gt_cells, scores: dict) -> bytes:
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7, 3), gridspec_kw=dict(width_ratios=[1, 1.2]))
-    pred = SegF1Reward(n).predicted(text)
-    show_grid(image, pred if pred is not None else np.zeros((n, n), bool), a, true=_true_cells(gt_cells, n),
-              title="<seg> unreadable or missing" if pred is None else f"{int(pred.sum())} predicted cells")
+    import textwrap, matplotlib.pyplot as plt
+    from judo.core import figure_png
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.6), gridspec_kw=dict(width_ratios=[1, 1.1]))
+    r = SegF1Reward(n); pred = r.predicted(text)
+    title = (f"{int(pred.sum())} predicted cells (red), true in green" if pred is not None
+             else "\n".join(textwrap.wrap("<seg> unreadable: " + r.why_unreadable(text), 46)))
+    show_grid(image, pred if pred is not None else np.zeros((n, n), bool), a, true=_true_cells(gt_cells, n), title=title)
     show_rewards(scores, b); fig.tight_layout()
-    return _render_png(fig)
+    return figure_png(fig, dpi=100)
 
 # %% ../nbs/08_rewards.ipynb #cafbb66b
+def _facts(cols: dict) -> str:
+    from html import escape
+    dgt = escape(cols["domain_gt"]) if cols["domain_gt"] else "<i>(empty: the domain reward is 0)</i>"
+    return (f"<b>gold</b> {escape(str(cols['solution']))} · <b>true cells</b> <code>{escape(str(cols['gt_cells']))}</code>"
+            f"<br><b>domain_gt</b> {dgt}")
+
 def reward_explorer(completion: str = "<seg> (5,6)-(5,7) </seg>\n<think> … </think>\n<answer>A</answer>", # starting text
                     image=None, # query image (PIL or array); default a grey square
                     solution: str = "A", # gold letter
                     gt_cells: str = NO_CELLS, # true cells as <seg> text
                     domain_gt: str = "", # reference rationale
                     rewards: dict | None = None, # {name: reward}; default REWARDS
-                    n: int = GRID_SIZE): # grid size
-    "An ipywidgets box: a completion editor, the parsed grid over the image, and every reward."
+                    n: int = GRID_SIZE, # grid size
+                    rows: list | None = None, # GRPO dataset rows: a slider picks one; its image and columns replace the above
+                    sample=None): # `sample(row) -> [completion, ...]`, e.g. `judo.inspect.model_completions`
+    "An ipywidgets box: a completion editor, the parsed grid over the image, every reward; over dataset rows, a model's samples."
     import ipywidgets as W
-    image = np.full((IMAGE_SIZE, IMAGE_SIZE), 0.6) if image is None else image
+    from judo.core import set_png, with_first_frame
+    st = dict(image=np.full((IMAGE_SIZE, IMAGE_SIZE), 0.6) if image is None else image, row=None,
+              cols=dict(solution=solution, gt_cells=gt_cells, domain_gt=domain_gt))
     box = W.Textarea(value=completion, layout=W.Layout(width="100%", height="120px"))
-    pic, table = W.Image(format="png"), W.HTML()
+    pic, table, facts = W.Image(format="png"), W.HTML(), W.HTML(layout=W.Layout(width="520px"))
     def update(*_):
-        sc = score_completion(box.value, rewards, solution=solution, gt_cells=gt_cells, domain_gt=domain_gt)
-        pic.value = _explorer_png(box.value, image, n, gt_cells, sc)
+        sc = score_completion(box.value, rewards, **st["cols"])
+        set_png(pic, _explorer_png(box.value, st["image"], n, st["cols"]["gt_cells"], sc))
         table.value = "<table>" + "".join(f"<tr><td>{k}</td><td>{v:.4f}</td></tr>" for k, v in sc.items()) + "</table>"
-    box.observe(update, names="value"); update()
-    return W.VBox([box, W.HBox([pic, table])], layout=W.Layout(width="760px"))
+        facts.value = _facts(st["cols"])
+    box.observe(update, names="value")
+    parts, top = dict(text=box, picture=pic, table=table, facts=facts), []
+    if rows:
+        from judo.data import load_image
+        pick = W.IntSlider(value=1, min=1, max=len(rows), description="row", continuous_update=False)
+        def load_row(*_):
+            r = st["row"] = rows[pick.value - 1]
+            st.update(image=load_image(r["images"][0], None), cols={k: r[k] for k in ("solution", "gt_cells", "domain_gt")})
+            update()
+        pick.observe(load_row, names="value"); parts["row"] = pick; top.append(pick)
+    if sample is not None:
+        go, choice = W.Button(description="sample completions"), W.Dropdown(description="completion", layout=W.Layout(width="420px"))
+        def draw(*_):
+            comps = sample(st["row"])
+            choice.options = [(f"{i + 1}: total {score_completion(c, rewards, **st['cols'])['total']:.3f}", c) for i, c in enumerate(comps)]
+        choice.observe(lambda ch: ch["new"] is not None and setattr(box, "value", ch["new"]), names="value")
+        go.on_click(draw); parts.update(sample=go, completion=choice); top.append(W.HBox([go, choice]))
+    load_row() if rows else update()
+    out = W.VBox([*top, box, pic, W.HBox([table, facts])], layout=W.Layout(width="860px"))
+    out.parts = parts
+    return with_first_frame(out, pic.value)
+
+# %% ../nbs/08_rewards.ipynb #d0adfc51
+def group_advantages(totals,            # (G,) summed rewards of one group
+                     eps: float = 1e-4  # the paper's / TRL's epsilon
+                    ) -> np.ndarray:
+    "(r - mean) / (std + eps) within one group (std with Bessel's correction, as torch.std)."
+    r = np.asarray(totals, float)
+    return (r - r.mean()) / ((r.std(ddof=1) if len(r) > 1 else 0.0) + eps)
+
+def show_group(completions: list,  # the G completions of one prompt
+               rewards: dict | None = None, # {name: reward}; default REWARDS
+               axes=None,          # two matplotlib axes; a new figure if None
+               labels: list | None = None, # one short label per completion; default 1..G
+               **columns):         # the row's reward columns: solution=, gt_cells=, domain_gt=
+    "Stacked bars of each completion's five rewards beside its group-normalised advantage; return the axes."
+    import matplotlib.pyplot as plt
+    scores = [score_completion(c, rewards, **columns) for c in completions]
+    names = [k for k in scores[0] if k != "total"]
+    adv = group_advantages([s["total"] for s in scores])
+    if axes is None: _, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(completions) + 1), gridspec_kw=dict(width_ratios=[1.4, 1]))
+    y, left = np.arange(len(completions)), np.zeros(len(completions))
+    for k in names:
+        v = np.array([s[k] for s in scores]); axes[0].barh(y, v, left=left, label=k); left += v
+    axes[0].set_yticks(y, labels or [f"{i + 1}" for i in y], fontsize=8); axes[0].invert_yaxis(); axes[0].legend(fontsize=6, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    axes[0].set_xlabel("reward (summed)", fontsize=8); axes[0].set_ylabel("completion", fontsize=8)
+    axes[1].barh(y, adv, color=["tab:green" if a > 0 else "tab:red" for a in adv]); axes[1].axvline(0, c="k", lw=0.5)
+    axes[1].set_yticks(y, [""] * len(y)); axes[1].invert_yaxis(); axes[1].set_xlabel("advantage", fontsize=8)
+    return axes
