@@ -41,10 +41,10 @@ figures: setup         ## after `make nbtest`: save the notebooks' figures into 
 	$(BIN)/python tools/figures.py
 
 lab: setup             ## JupyterLab on the notebooks; --allow-root so it also starts as root (containers)
-	$(BIN)/jupyter lab --allow-root --notebook-dir=nbs
+	$(BIN)/jupyter lab --allow-root --notebook-dir=nbs $(LAB_ARGS)
 
 pytest: setup
-	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10 tests
 
 export: setup          ## after editing notebooks
 	$(BIN)/nbdev_clean

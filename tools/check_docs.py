@@ -16,7 +16,7 @@ def expected_figures(name: str) -> int:
 
 def page_problems(name: str) -> list:
     page = SITE / name / "index.html"
-    if not page.exists(): return [f"{name}: no page {page.relative_to(ROOT)}"]
+    if not page.exists(): return [f"{name}: no page {page}"]
     ex = json.loads((EXECUTED / f"{name}.ipynb").read_text())
     errors = [o.get("ename", "?") for c in ex["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     shown, want = len(re.findall(r'<img[^>]+src="data:image/png', page.read_text())), expected_figures(name)
