@@ -44,7 +44,7 @@ lab: setup             ## JupyterLab on the notebooks; --allow-root so it also s
 	$(BIN)/jupyter lab --allow-root --notebook-dir=nbs $(LAB_ARGS)
 
 pytest: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10 tests
+	$(BIN)/python -m pytest -q -n 2 --durations=10 tests
 
 export: setup          ## after editing notebooks
 	$(BIN)/nbdev_clean

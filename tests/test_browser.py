@@ -16,11 +16,11 @@ DRIVER = shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
     if os.environ.get("CI"): raise RuntimeError("CI: the browser test needs Debian's chromium and chromium-driver (.ci/run installs them)")
     pytest.skip("no chromium/chromedriver on PATH (apt-get install chromium chromium-driver)", allow_module_level=True)
-pytestmark = pytest.mark.xdist_group("browser")   # one JupyterLab for the module (make pytest: --dist loadgroup)
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
 CELLS = [
@@ -97,9 +97,6 @@ def notebook_page(base: str, token: str):
     finally:
         driver.quit()
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    with running_lab(tmp_path_factory.mktemp("lab")) as (base, token), notebook_page(base, token) as driver: yield driver
 
 def _cells(driver): return driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell")
 def _images(driver): return [i for i in driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea img.widget-image") if i.size["width"] > 0]
@@ -109,17 +106,19 @@ def _changes(driver, i, before: bytes, timeout=60) -> bool:
     "The picture of code cell `i` looks different from `before` within `timeout` s."
     end = time.time() + timeout
     while time.time() < end:
-        if _cell_image(driver, i).screenshot_as_png != before: return True
+        try:
+            if _cell_image(driver, i).screenshot_as_png != before: return True
+        except StaleElementReferenceException: pass
         time.sleep(0.5)
     return False
 
-def test_widgets_render_live(page):
+def check_widgets_render_live(page):
     assert "Error displaying widget" not in page.page_source
     pic = _cell_image(page, 1)
     natural, shown = page.execute_script("return [arguments[0].naturalWidth, arguments[0].clientWidth]", pic)
     assert abs(natural - shown) <= 2, f"the browser's picture is drawn {shown} px wide, its PNG is {natural} px"
 
-def test_pair_browser_slider_drag_changes_picture(page):
+def check_pair_browser_slider_drag_changes_picture(page):
     cell = _cells(page)[1]
     readout = cell.find_element(By.CSS_SELECTOR, ".widget-readout")
     first = readout.text
@@ -132,7 +131,7 @@ def test_pair_browser_slider_drag_changes_picture(page):
     caption = cell.find_element(By.CSS_SELECTOR, ".widget-html-content").text
     assert caption.startswith(f"{readout.text}/"), (caption[:20], readout.text)
 
-def test_reward_explorer_typing_changes_picture(page):
+def check_reward_explorer_typing_changes_picture(page):
     cell = _cells(page)[2]
     pic = _cell_image(page, 2)
     assert pic.size["width"] >= 500, f"the explorer's picture is only {pic.size['width']} px wide"
@@ -140,7 +139,16 @@ def test_reward_explorer_typing_changes_picture(page):
     box = cell.find_element(By.CSS_SELECTOR, ".widget-textarea textarea")
     box.click(); box.send_keys(Keys.CONTROL, "a")
     box.send_keys("<seg> (9,9) </seg> <answer>B</answer>")   # another cell, the wrong letter, no <think>
-    table = lambda: cell.find_element(By.CSS_SELECTOR, ".widget-html-content table").text
+    def table() -> str:                                      # re-read: every update replaces the table element
+        try: return cell.find_element(By.CSS_SELECTOR, ".widget-html-content table").text
+        except (StaleElementReferenceException, NoSuchElementException): return ""
     WebDriverWait(page, 60, poll_frequency=0.5).until(lambda d: "accuracy 0.0000" in table() and "format 0.0000" in table())
     assert _changes(page, 2, before), "typing in the explorer did not change its picture"
     assert "seg_f1 0.2000" in table()                          # (9,9) misses the true (5,6): 0.2 + 0.8 * F1 0
+
+def test_widgets_in_a_real_browser(tmp_path):
+    "One JupyterLab and one browser for the three checks (so pytest-xdist cannot start two)."
+    with running_lab(tmp_path) as (base, token), notebook_page(base, token) as page:
+        check_widgets_render_live(page)
+        check_pair_browser_slider_drag_changes_picture(page)
+        check_reward_explorer_typing_changes_picture(page)
