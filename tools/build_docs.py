@@ -16,7 +16,9 @@ def main():
     shutil.rmtree(SRC, ignore_errors=True); SRC.mkdir(parents=True)
     (SRC / "index.md").write_text(home_page((ROOT / "README.md").read_text()))
     for p in nbs: shutil.copy(EXECUTED / p.name, SRC / p.name)
-    if (ROOT / "nbs/figures").exists(): shutil.copytree(ROOT / "nbs/figures", SRC / "figures")
+    import jupyter_server_mathjax                           # MathJax 2 from PyPI, so the formulas render offline
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", SRC / "assets/mathjax",
+                    ignore=shutil.ignore_patterns("*.md", "LICENSE", "unpacked", "test"))
     os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(ROOT / "mkdocs.yml")], check=True)
 
