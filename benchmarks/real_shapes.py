@@ -16,7 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SYNTH = "synth?n_per_category=4&categories=washer,pill_box&size=512&grid=16"
+SYNTH = "synth?n_per_category=8&categories=washer,pill_box&size=512&grid=16"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
 CPU = ["--use_cpu", "true", "--bf16", "false", "--max_steps", "1", "--save_strategy", "no", "--report_to", "none",
        "--optim", "adafactor", "--resume", "false", "--logging_steps", "1", "--dataloader_num_workers", "0"]
@@ -121,7 +121,7 @@ def probe(model_dir: Path, depths=((1, 2), (2, 4)), kind: str = "qwen2_5_vl") ->
         for name, mods in (("text", model.model.language_model.layers), ("vision", model.model.visual.blocks)):
             for m in mods:
                 m.register_forward_pre_hook(lambda *_, n=name: scope.append(n))
-                m.register_forward_hook(lambda *_: scope.pop())
+                m.register_forward_hook(lambda *_: scope.pop() and None)   # None: keep the module's output
         def pack(t):
             s = t.untyped_storage(); k = s.data_ptr()
             if k not in params and k not in seen: seen.add(k); saved[scope[-1]] += s.nbytes()
