@@ -41,10 +41,12 @@ def image_tokens_per_image(size: int = IMAGE_SIZE, # image side in pixels (squar
     return int(out["image_grid_thw"][0].prod()) // ip.merge_size ** 2
 
 # %% ../nbs/05c_budget.ipynb #a71285ba
-def reference_completion(row: dict # a GRPO row (gt_cells, domain_gt, solution)
+def reference_completion(row: dict, # a GRPO row (gt_cells, domain_gt, solution)
+                         think: str | None = None # the <think> text; None: the row's domain_gt (the domain reward's reference)
                         ) -> str:
     "The answer a GRPO rollout should write for this row, in the paper's format (seg, think, answer)."
-    return (f"{SEG_OPEN} {row['gt_cells']} {SEG_CLOSE}\n{THINK_OPEN} {row.get('domain_gt') or ''} {THINK_CLOSE}\n"
+    think = row.get("domain_gt") or "" if think is None else think
+    return (f"{SEG_OPEN} {row['gt_cells']} {SEG_CLOSE}\n{THINK_OPEN} {think} {THINK_CLOSE}\n"
             f"{ANSWER_OPEN}{row['solution']}{ANSWER_CLOSE}")
 
 def _side(im, image_size: int | None) -> int:
@@ -60,6 +62,7 @@ class RowTokens:
     prompt: int             # prompt tokens, image tokens included (what generation starts from)
     completion: int         # answer tokens (SFT: the assistant turn as TRL appends it; GRPO: the reference answer + eos)
     images_end: int         # index just past the last <|image_pad|> (0: no image)
+    shortest: int = 0       # the shortest well-formed answer (GRPO: the reference with an empty <think>; SFT: the answer)
     @property
     def total(self) -> int: return self.prompt + self.completion
 
@@ -85,8 +88,11 @@ def row_tokens(row: dict,          # an SFT row or a GRPO row (see above)
     if "completion" in row:
         full = processor.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
         completion = len(tok(full[len(prompt_text):], add_special_tokens=False)["input_ids"])
-    else: completion = len(tok(reference_completion(row), add_special_tokens=False)["input_ids"]) + 1   # + eos
-    return RowTokens(per, prompt, completion, images_end)
+        shortest = completion
+    else:
+        n_tok = lambda think=None: len(tok(reference_completion(row, think), add_special_tokens=False)["input_ids"]) + 1  # + eos
+        completion, shortest = n_tok(), n_tok("")
+    return RowTokens(per, prompt, completion, images_end, shortest)
 
 # %% ../nbs/05c_budget.ipynb #315558b8
 STAGE_LIMITS = {"stage1": ("max_length",), "stage2": ("max_length",), "coldstart": ("max_length",),
@@ -103,6 +109,7 @@ class BudgetReport:
     counts: list = field(default_factory=list)  # RowTokens per row
     limits: dict = field(default_factory=dict)  # {field: value or None}
     problems: list = field(default_factory=list) # what each limit would cut (one line each); empty when all fit
+    notes: list = field(default_factory=list)    # limits that fit every well-formed answer but not every reference <think>
     def _max(self, attr): return max((getattr(c, attr) for c in self.counts), default=0)
     def need(self, name: str) -> int:
         "Tokens the longest row needs under limit `name`."
@@ -118,9 +125,17 @@ class BudgetReport:
             lines.append(f"| {r['stage']} | {r['field']} | {r['limit'] if r['limit'] is not None else 'none'} | {r['need']} | "
                          f"{r['headroom'] if r['headroom'] is not None else '-'} | {', '.join(map(str, r['image_tokens'])) or '-'} | "
                          f"{r['prompt']} | {r['completion']} |")
-        return "\n".join(lines) + f"\n({len(self.counts)} rows)"
+        return "\n".join(lines + self.notes) + f"\n({len(self.counts)} rows)"
 
 # %% ../nbs/05c_budget.ipynb #0f9c1057
+def _note(stage: str, name: str, limit: int, counts: list) -> str | None:
+    "A generation limit that holds every well-formed answer but cuts the reference reasoning of some rows (not an error)."
+    long = [c for c in counts if c.completion > limit >= c.shortest]
+    if name not in ("max_completion_length", "max_new_tokens") or not long: return None
+    return (f"note: {stage}: {name}={limit} leaves a <think> of at least {limit - max(c.shortest for c in long)} tokens; the "
+            f"reference reasoning (domain_gt) of {len(long)} of {len(counts)} rows needs up to {max(c.completion for c in long)} "
+            "for the whole answer")
+
 def _problem(stage: str, name: str, limit: int, counts: list) -> str | None:
     "What `limit` on field `name` would cut, as the one-line error, or None when every row fits."
     n = len(counts)
@@ -139,11 +154,13 @@ def _problem(stage: str, name: str, limit: int, counts: list) -> str | None:
         need = max(c.prompt for c in cut)
         what = f"cuts the prompt of {len(cut)} of {n} rows from the left, through their image tokens (the longest prompt is {need})"
     else:
-        cut = [c for c in counts if c.completion > limit]
+        cut = [c for c in counts if c.shortest > limit]
         if not cut: return None
-        need = max(c.completion for c in cut)
-        what = f"is shorter than the reference answer of {len(cut)} of {n} rows (the longest is {need} tokens), so it would be cut"
-    return f"{stage}: {name}={limit} {what}: set {name}: {need} or more in the recipe (or show smaller images with image_size)"
+        need = max(c.shortest for c in cut)
+        what = (f"cannot hold even the shortest well-formed answer of {len(cut)} of {n} rows (<seg> cells, an empty <think>, "
+                f"<answer>: the longest needs {need} tokens), so <answer> would be cut")
+    hint = " (or show smaller images with image_size)" if name in ("max_length", "max_prompt_length") else ""
+    return f"{stage}: {name}={limit} {what}: set {name}: {need} or more in the recipe{hint}"
 
 # %% ../nbs/05c_budget.ipynb #8a0de441
 def check_budget(rows: list,             # the rows the stage is about to train (or evaluate) on
@@ -163,6 +180,7 @@ def check_budget(rows: list,             # the rows the stage is about to train 
     problems = [p for k, v in rep.limits.items() if v is not None and (p := _problem(stage, k, v, rep.counts))]
     if problems and raise_on_cut: raise BudgetError("; ".join(problems))
     rep.problems = problems
+    rep.notes = [m for k, v in rep.limits.items() if v is not None and (m := _note(stage, k, v, rep.counts))]
     return rep
 
 # %% ../nbs/05c_budget.ipynb #c317d147

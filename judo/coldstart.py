@@ -110,7 +110,7 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     if path.is_dir(): path = path / TRAINING_FILES["grpo"]
     rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed)
     model, processor = load_stage_model(args)
-    trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args))
+    trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args), stage="coldstart")
     return write_summary(trainer, sft_args, "coldstart", dict(
         stage="coldstart", **run_sft(trainer, processor, args, sft_args), n_rows=len(rows), image_size=size, grid_size=n))
 
@@ -140,7 +140,7 @@ def _sft_steps(model, processor, rows, size, steps, lr, batch, seed, out) -> flo
                     lr_scheduler_type="constant", save_strategy="no", report_to=[], logging_steps=max(steps // 4, 1),
                     max_length=None, disable_tqdm=True, dataloader_num_workers=0,
                     bf16=False, use_cpu=not torch.cuda.is_available())     # the tiny model trains in float32
-    trainer = make_sft_trainer(model, processor, sft, cfg)
+    trainer = make_sft_trainer(model, processor, sft, cfg, stage="coldstart")
     trainer.train()
     save_stage_model(trainer, processor, out)
     return trainer.state.log_history[-2]["loss"] if len(trainer.state.log_history) > 1 else float("nan")

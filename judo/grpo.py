@@ -185,12 +185,20 @@ def start_checkpoint(args: GRPOArgs) -> str:
 def make_trainer(args: GRPOArgs, cfg, # options (see `parse_args`)
                  rows: list, size: int, n: int # from `build_grpo_rows`
                 ):
-    "A TRL `GRPOTrainer` on the rows with the named rewards, the start checkpoint passed as a path."
+    """A TRL `GRPOTrainer` on the rows with the named rewards, the start checkpoint passed as a path, once
+    `max_completion_length` holds every row's shortest well-formed answer (else a `judo.budget.BudgetError` naming the
+    value to set; a limit that cuts only the reference reasoning is logged as a note)."""
+    from transformers import AutoProcessor
     from trl import GRPOTrainer
+    from judo.budget import check_budget
     from judo.sft import resumable         # a resume restores every weight (see `MappedResume`)
+    start = start_checkpoint(args)
+    budget = check_budget(rows, AutoProcessor.from_pretrained(start), "grpo", image_size=size,
+                          max_completion_length=cfg.max_completion_length)
+    _log.info(f"token budget\n{budget}")
     peft = peft_config(args)                    # the LoRA default and fields of every stage (judo.sft)
     funcs = reward_funcs(args.rewards, args.letter_rule, args.seg_rule, n, args.encoder, args.encoder_device, args.encoder_dtype)
-    return resumable(GRPOTrainer)(model=start_checkpoint(args), reward_funcs=funcs, args=cfg,
+    return resumable(GRPOTrainer)(model=start, reward_funcs=funcs, args=cfg,
                        train_dataset=grpo_dataset(rows, size), peft_config=peft)
 
 # %% ../nbs/09_grpo.ipynb #40e198ca

@@ -23,7 +23,7 @@ from .report import (TABLE_COLUMNS, UNTRAINED, chance_row, evaluate_checkpoint, 
 __all__ = ['STAGES', 'STAGE_ORDER', 'LAUNCHERS', 'STAGE_DONE', 'GPU_ONLY', 'StageSpec', 'PipelineError', 'PipelineConfig',
            'recipes_dirs', 'find_recipe', 'load_pipeline_config', 'repo_root', 'stage_recipe', 'data_root_for',
            'stage_data', 'eval_questions', 'check_paths', 'stage_argv', 'script_path', 'launch_command', 'stage_status',
-           'count_rows', 'estimate_steps', 'StagePlan', 'base_model', 'plan_pipeline', 'format_plan',
+           'count_rows', 'estimate_steps', 'StagePlan', 'base_model', 'plan_pipeline', 'format_plan', 'format_budget',
            'check_stage_recipe', 'run_stage', 'run_pipeline', 'pipeline_cli']
 
 # %% ../nbs/15_pipeline.ipynb #55fe50f9
@@ -337,6 +337,26 @@ def format_plan(cfg: PipelineConfig, recipe_dir: Path, out: Path, root: Path | N
     lines.append(f"  report: {Path(out) / 'report'}/report.md")
     return "\n".join(lines)
 
+# %% ../nbs/15_pipeline.ipynb #fae809d8
+def _base_processor(model: str):
+    "The base model's processor when it is on this machine (a folder, or a hub id in the local cache), else None."
+    from transformers import AutoProcessor
+    try: return AutoProcessor.from_pretrained(model, local_files_only=True)
+    except Exception: return None      # not downloaded yet (or no processor): the budget counts image tokens only
+
+def format_budget(cfg: PipelineConfig, plans: list, root: Path | None, model: str) -> str:
+    "The token budget of every stage and of the evaluation (`judo.budget.recipe_budget`): image tokens from the real processor."
+    from judo.budget import recipe_budget
+    geo = dataset_geometry(root) if root is not None else {}
+    stages = {p.spec.name: {**geo, **_merged_recipe(p.recipe, cfg.stage_args.get(p.spec.name, {}))} for p in plans}
+    ec = cfg.eval_config(root)
+    stages["eval"] = dict(image_size=ec.image_size, grid_size=ec.grid_size, max_new_tokens=ec.max_new_tokens)
+    proc = _base_processor(model) if model != "tiny" else None
+    kind = "qwen3_vl" if "qwen3" in model.lower() else "qwen2_5_vl"
+    src = (f"{model}'s processor" if proc is not None else f"the released {kind} image processor; text is counted "
+           + ("by each stage once the tiny model is built" if model == "tiny" else f"once {model} is on this machine"))
+    return f"token budget per stage ({src}):\n" + recipe_budget(stages, proc, kind)
+
 # %% ../nbs/15_pipeline.ipynb #c6f2b358
 GPU_ONLY = "doesn't support bf16/gpu"  # transformers' refusal of bf16 on a machine without a GPU (not a recipe error)
 
@@ -379,7 +399,9 @@ def _run_here(plan: StagePlan) -> int:
     entry, argv = getattr(importlib.import_module(plan.spec.module), plan.spec.entry), sys.argv
     sys.argv = list(plan.command)
     try: entry()
-    except SystemExit as e: return e.code if isinstance(e.code, int) else 1
+    except SystemExit as e:
+        if isinstance(e.code, str): print(e.code, file=sys.stderr)   # the one-line error a child process would print
+        return e.code if isinstance(e.code, int) else 1
     finally: sys.argv = argv
     return 0
 
@@ -426,6 +448,7 @@ def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a fol
     if fresh and not dry_run and out.exists(): shutil.rmtree(out)
     plans = plan_pipeline(cfg, rdir, out, root, base_model(cfg, build=not dry_run))
     text = format_plan(cfg, rdir, out, root, plans, count_rows(eval_questions(cfg, root)))
+    text += "\n" + format_budget(cfg, plans, root, plans[0].model_in if plans else cfg.model_name_or_path)
     if dry_run and problems:   # the plan first, so it can be read before the data is downloaded; then what is missing
         raise PipelineError(text + "\n\ncannot run yet, missing:\n  " + "\n  ".join(problems))
     if bad := {p.spec.name: e for p in plans if (e := check_stage_recipe(p))}:

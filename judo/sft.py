@@ -286,12 +286,19 @@ def make_sft_trainer(model, processor,       # from `load_stage_model`
                      rows: list,             # training rows (`sft_row`s, or text rows without `images`)
                      sft_args,               # trl.SFTConfig
                      peft=None,              # a LoRA config (`peft_config`) or None
-                     eval_rows: list | None = None # rows for trainer.evaluate (None: none)
+                     eval_rows: list | None = None, # rows for trainer.evaluate (None: none)
+                     stage: str = "stage1"   # the stage's name in a budget error ('stage1', 'stage2', 'coldstart')
                     ):
-    "TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`)."
+    """TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`), once every row fits
+    `sft_args.max_length`: a limit that would cut a row's image tokens or its answer is a `judo.budget.BudgetError`
+    naming the value to set, before any training."""
     from trl import SFTTrainer
+    from judo.budget import check_budget
     SFTTrainer = resumable(SFTTrainer)
     if not rows: raise JudoDataError("no training rows left (every row was skipped or the data is empty)")
+    if sft_args.max_length is not None:        # None: TRL truncates nothing, so there is nothing to check
+        budget = check_budget(rows + (eval_rows or []), processor, stage, max_length=sft_args.max_length)
+        _log.info(f"token budget\n{budget}")
     ds = lambda rs: rows_dataset(rs) if rs else None
     return SFTTrainer(model=model, args=sft_args, train_dataset=ds(rows), eval_dataset=ds(eval_rows),
                       processing_class=processor, peft_config=peft)

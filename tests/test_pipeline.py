@@ -14,7 +14,7 @@ RECIPES = REPO / "recipes"
 MICRO_STEPS = {"stage1": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, eval_samples=0),
                "stage2": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, probe_questions=0),
                "coldstart": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, think="scan"),   # as the tiny recipe
-               "grpo": dict(max_steps=1, save_steps=1, max_completion_length=12, log_completions=False)}
+               "grpo": dict(max_steps=1, save_steps=1, max_completion_length=32, log_completions=False)}   # the shortest well-formed answer (judo.budget)
 
 
 def micro_recipe(d: Path, **changes) -> Path:
@@ -24,7 +24,8 @@ def micro_recipe(d: Path, **changes) -> Path:
                stage_configs={s: str(RECIPES / "tiny" / f"{s}.yaml") for s in cfg["stages"]},
                stage_args=MICRO_STEPS, eval=dict(templates="similar", max_new_tokens=12, batch_size=32),
                tiny_model=dict(copy_steps=20),   # the recipe's copy pre-training path, in 20 steps instead of 1,500
-               launcher="inprocess", overlays=2, **changes)
+               launcher="inprocess", overlays=2)
+    cfg.update(changes)
     d.mkdir(parents=True, exist_ok=True)
     (d / "pipeline.yaml").write_text(yaml.safe_dump(cfg))
     return d
@@ -138,6 +139,9 @@ def test_paper_recipe_reports_missing_data(tmp_path, monkeypatch):
     plan, _, missing = str(e.value).partition("cannot run yet, missing:")
     assert "[1] stage1" in plan and "[3] grpo" in plan and "judo-grpo --config" in plan and "--image_size 512" in plan
     assert re.search(r"data root .*data/MMAD does not exist", missing)
+    # the token budget from the released Qwen2.5-VL image processor: 324 merged tokens per 512-px image, two per prompt
+    assert "| stage1 | 512 | 2 x 324 | 648 " in plan and "max_length=2048 | 1400 |" in plan
+    assert "| grpo | 512 | 2 x 324 |" in plan and "max_completion_length=256" in plan and "| eval | 512 | 2 x 324 |" in plan
     with pytest.raises(PipelineError, match=r"^cannot run:\n  data root .*data/MMAD does not exist"): run_pipeline("paper")
 
 
@@ -183,6 +187,17 @@ def draw_line(root: Path) -> Path:
     return root
 
 
+def test_in_process_stage_error_is_shown_and_nothing_trains(tmp_path, capsys):
+    "A GRPO budget that cannot hold an answer: the stage's one-line error reaches the user before any GRPO step."
+    grpo = {**MICRO_STEPS["grpo"], "max_completion_length": 12}
+    recipe = micro_recipe(tmp_path / "micro", stages=["grpo"], stage_args={"grpo": grpo},
+                          stage_configs={"grpo": str(RECIPES / "tiny/grpo.yaml")})
+    with pytest.raises(PipelineError, match="grpo failed"): run_pipeline(str(recipe), out=str(tmp_path / "run"), quiet=True)
+    err = capsys.readouterr().err
+    assert "judo-grpo: error: grpo: max_completion_length=12 cannot hold even the shortest well-formed answer" in err
+    assert "set max_completion_length: " in err and not list((tmp_path / "run/grpo").glob("checkpoint-*"))
+
+
 def test_own_folder_prepare_then_pipeline(tmp_path):
     "README's own-product-line path: `judo-pipeline prepare` on an MVTec-style folder, then the micro pipeline on it."
     line = draw_line(tmp_path / "line")
@@ -195,7 +210,8 @@ def test_own_folder_prepare_then_pipeline(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "8 train, 4 held out" in r.stdout
     for s in STAGES.values(): assert (data / s.data_file).is_file()
-    recipe = micro_recipe(tmp_path / "micro", data=str(data))
+    grpo = {**MICRO_STEPS["grpo"], "max_completion_length": 96}      # 16x16 cells: the shortest answer needs 94 tokens
+    recipe = micro_recipe(tmp_path / "micro", data=str(data), stage_args={**MICRO_STEPS, "grpo": grpo})
     md = run_pipeline(str(recipe), out=str(tmp_path / "run"), quiet=True)
     scores = json.loads((tmp_path / "run/report/scores.json").read_text())
     from judo.data import read_mmad

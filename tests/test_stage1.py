@@ -120,6 +120,20 @@ def test_cli_data_error_is_one_line(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("judo-stage1: error: data not found")
 
 
+def test_max_length_that_would_cut_is_refused_before_training(tmp_path):
+    "A max_length that cuts the image tokens, or only the answer, is one line naming the field and the value to set."
+    common = ("--config", REPO / "recipes/tiny/stage1.yaml", "--max_steps", 1, "--eval_samples", 0, "--output_dir", tmp_path / "o")
+    for limit, what in ((40, "cuts the image tokens"), (150, "cuts the answer")):
+        r = run_cli(*common, "--max_length", limit, cwd=tmp_path)
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+        assert last.startswith(f"judo-stage1: error: stage1: max_length={limit} {what}") and "set max_length: " in last, last
+        assert not (tmp_path / "o/checkpoint-1").exists()
+    need = int(last.split("set max_length: ")[1].split()[0])
+    r = run_cli(*common, "--max_length", need, "--save_strategy", "no", cwd=tmp_path)      # the value it names trains
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_only_assistant_tokens_carry_labels(hand, tiny):
     model, processor = tiny
     rows = build_stage1_rows(read_judo_stage1(hand / "stage1.jsonl")[:3], hand, size=112, n=4).rows
