@@ -17,7 +17,7 @@ __all__ = ['GRID_SIZE', 'COVERAGE_THRESH', 'IMAGE_SIZE', 'OPTION_LETTERS', 'SEG_
            'MMAD_DATASETS', 'JUXTAPOSE_TEXT', 'NORMAL_COMPARISON', 'STAGE1_PROMPT', 'STAGE2_PROMPT', 'GRPO_PROMPT',
            'MMAD_PROMPT', 'MMAD_TEMPLATE_PREFIX', 'TRAINING_FILES', 'score_column', 'format_options', 'Question',
            'Sample', 'JudoDataError', 'cli_errors', 'parse_cli', 'seed_everything', 'get_logger', 'cache_dir',
-           'figure_png', 'set_png', 'with_first_frame']
+           'build_folder', 'figure_png', 'set_png', 'with_first_frame']
 
 # %% ../nbs/00_core.ipynb #25605f30
 GRID_SIZE = 16           # N, cells per side of the segmentation grid (paper §3.1; authors' `N=16`)
@@ -156,6 +156,25 @@ def get_logger(name: str = "judo", # logger name, usually the module's
 def cache_dir() -> Path:
     "Where judo keeps built artefacts (tiny models, generated data): $JUDO_CACHE or ~/.cache/judo."
     return Path(os.environ.get("JUDO_CACHE", Path.home() / ".cache" / "judo"))
+
+def build_folder(dest: Path,          # the folder to make
+                 write,               # write(tmp): fills a temporary folder beside dest
+                 force: bool = False  # rebuild even if dest exists
+                ) -> float:
+    """Make `dest` all at once: `write` fills a temporary sibling that is then renamed into place, so a crash leaves
+    nothing half-built and a concurrent builder's finished folder is kept. Returns the seconds `write` took (0: kept)."""
+    import shutil, tempfile, time
+    if dest.exists() and not force: return 0.0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        t0 = time.perf_counter(); write(tmp); secs = time.perf_counter() - t0
+        if force and dest.exists(): shutil.rmtree(dest, ignore_errors=True)
+        try: os.rename(tmp, dest)
+        except OSError:
+            if not dest.exists(): raise
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return secs
 
 # %% ../nbs/00_core.ipynb #dce4c821
 def figure_png(fig,          # a matplotlib figure

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from .budget import real_image_processor
-from .core import cache_dir, get_logger, seed_everything
+from .core import build_folder, cache_dir, get_logger, seed_everything
 from .tiny import QWEN_CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS, tiny_corpus, train_tokenizer
 
 # %% auto #0
@@ -163,15 +163,6 @@ def build_real_shape(kind: str = "qwen2_5_vl", # 'qwen2_5_vl' (7B shape) or 'qwe
                 dtype=dtype, seed=seed, version=REAL_SHAPE_BUILD_VERSION)
     real_shape_config(kind)                         # an unknown kind fails here, before any work
     dest = Path(out).expanduser() if out is not None else real_shape_dir(spec)
-    if dest.exists() and not force: return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        t0 = time.perf_counter(); _write_real_shape(spec, tmp)
-        if force and dest.exists(): shutil.rmtree(dest, ignore_errors=True)
-        try: os.rename(tmp, dest)
-        except OSError:
-            if not dest.exists(): raise
-        get_logger("judo.models").info(f"built real-shape {kind} ({text_layers} text layers, {vision_depth} vision blocks) in {time.perf_counter() - t0:.1f}s: {dest}")
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    if secs := build_folder(dest, lambda tmp: _write_real_shape(spec, tmp), force):
+        get_logger("judo.models").info(f"built real-shape {kind} ({text_layers} text layers, {vision_depth} vision blocks) in {secs:.1f}s: {dest}")
     return dest

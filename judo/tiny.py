@@ -14,7 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, GRPO_PROMPT, IMAGE_SIZE, JUXTAPOSE_TEXT, MMAD_DATASETS,
                        MMAD_PROMPT, MMAD_TEMPLATE_PREFIX, NO_CELLS, NORMAL_COMPARISON, OPTION_LETTERS, QUESTION_TYPES,
                        SCORE_COLUMNS, SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT, STAGE2_PROMPT, THINK_CLOSE, THINK_OPEN,
-                       cache_dir, format_options, get_logger, seed_everything)
+                       build_folder, cache_dir, format_options, get_logger, seed_everything)
 from .models import load_vlm
 
 # %% auto #0
@@ -251,17 +251,8 @@ def build_tiny_vlm(kind: str = "qwen2_5_vl", # 'qwen2_5_vl' or 'qwen3_vl'
                       vision_depth, vision_hidden, vocab_size, copy_steps)
     corpus = tiny_corpus(seed)
     dest = Path(out).expanduser() if out is not None else tiny_model_dir(spec, corpus)
-    if dest.exists() and not force: return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        t0 = time.perf_counter(); _write_tiny(spec, corpus, tmp)
-        if force and dest.exists(): shutil.rmtree(dest, ignore_errors=True)
-        try: os.rename(tmp, dest)
-        except OSError:
-            if not dest.exists(): raise
-        get_logger("judo.models").info(f"built tiny {kind} in {time.perf_counter() - t0:.1f}s: {dest}")
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+    if secs := build_folder(dest, lambda tmp: _write_tiny(spec, corpus, tmp), force):
+        get_logger("judo.models").info(f"built tiny {kind} in {secs:.1f}s: {dest}")
     return dest
 
 # %% ../nbs/05a_tiny.ipynb #21d2b029
