@@ -5,7 +5,9 @@
 For Stage 1 (the demo's 112-px judo-synth rows, batch 8) and the cold start (its GRPO-row targets, batch 16), on the
 tiny Qwen2.5-VL the demo trains:
 - trainer: `judo.sft.make_sft_trainer` (TRL's SFTTrainer, the stage recipe's SFTConfig) timed over `train()` of
-  `--steps` steps, no saving, no logging in between; rows/s = steps x batch / wall time;
+  `--steps` steps, no saving, no logging in between; rows/s = steps x batch / wall time; twice: `fused` (TRL 1.16's
+  chunked LM-head loss, SFTTrainer's default) and `model` (`lm_loss: model`, the model's own cross-entropy: the tiny
+  recipes' setting);
 - collate: iterating the trainer's own train dataloader for the same steps (row decoding, image processing,
   tokenising, padding) and nothing else;
 - bare: the same number of steps of forward / backward / AdamW (the recipe's learning rate) over batches taken from
@@ -53,9 +55,9 @@ def coldstart_setup(steps):
     return args, sft, rows
 
 
-def trainer_run(args, sft, rows) -> float:
+def trainer_run(args, sft, rows, lm_loss="fused") -> float:
     model, proc = load_stage_model(args)
-    tr = make_sft_trainer(model, proc, rows, sft)
+    tr = make_sft_trainer(model, proc, rows, sft, lm_loss=lm_loss)
     t0 = time.perf_counter(); tr.train(); return time.perf_counter() - t0
 
 
@@ -86,9 +88,10 @@ def measure(name, setup, steps, repeats):
     args, sft, rows = setup(steps)
     batch = sft.per_device_train_batch_size
     trainer_run(args, sft, rows)                               # warm-up: imports, caches, first-call costs
-    t = {"trainer": [], "collate": [], "bare": []}
+    t = {"fused": [], "model": [], "collate": [], "bare": []}
     for _ in range(repeats):
-        t["trainer"].append(trainer_run(args, sft, rows))
+        t["fused"].append(trainer_run(args, sft, rows, "fused"))
+        t["model"].append(trainer_run(args, sft, rows, "model"))
         b, tc = batches_of(args, sft, rows, steps); t["collate"].append(tc)
         t["bare"].append(bare_run(args, sft, b))
     med = {k: statistics.median(v) for k, v in t.items()}
@@ -108,11 +111,13 @@ def main(steps, repeats):
              f"{os.getloadavg()[0]:.1f} at the end), torch {torch.__version__} on 1 thread, CPU only.", "",
              "rows/s = steps x batch / median wall seconds. `collate` is the trainer's dataloader alone (decode, "
              "process images, tokenise, pad); `bare` is forward/backward/AdamW over batches taken beforehand.", "",
-             "| stage | rows | batch | tokens/row | trainer rows/s | collate rows/s | bare rows/s | trainer / bare time |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| stage | rows | batch | tokens/row | trainer rows/s, fused loss | trainer rows/s, model loss | collate rows/s | "
+             "bare rows/s | trainer / bare time: fused | model |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res:
-        lines.append(f"| {r['name']} | {r['rows']} | {r['batch']} | {r['tokens']:.0f} | {r['rps']['trainer']:.1f} | "
-                     f"{r['rps']['collate']:.1f} | {r['rps']['bare']:.1f} | {r['med']['trainer'] / r['med']['bare']:.2f}x |")
+        lines.append(f"| {r['name']} | {r['rows']} | {r['batch']} | {r['tokens']:.0f} | {r['rps']['fused']:.1f} | "
+                     f"{r['rps']['model']:.1f} | {r['rps']['collate']:.1f} | {r['rps']['bare']:.1f} | "
+                     f"{r['med']['fused'] / r['med']['bare']:.2f}x | {r['med']['model'] / r['med']['bare']:.2f}x |")
     lines += ["", "All timings (s): " + "; ".join(f"{r['name']}: " + ", ".join(f"{k} {[round(x, 2) for x in v]}"
                                                                            for k, v in r["times"].items()) for r in res),
               "", "Trainer settings: " + "; ".join(f"{r['name']}: {r['config']}" for r in res), ""]

@@ -1,11 +1,12 @@
 """Lever study for issue #16 (not JUDO, not used by the demo): generic visual pre-training of the tiny VLM.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_visual_pretrain.py STEPS [OUT_DIR]
+    OMP_NUM_THREADS=1 python benchmarks/bench_visual_pretrain.py STEPS [OUT_DIR] [--answer cells|dense]
 
 Procedural pairs that are not judo-synth: (a) a texture (flat, stripes, checks, weave, speckles) against another draw of
 the same texture, the query with 0-2 odd marks (spot, line, patch); (b) an aligned tray of coloured discs / squares,
 the query with 0-2 objects recoloured or removed (and sometimes an odd mark). The answer names the 4x4 cells that hold
-a change, in a wording of its own ("r2c3 r4c1" / "none"), not JUDO's <seg> format. Trains the random-weight tiny
+a change, in a wording of its own ("r2c3 r4c1" / "none"; or `--answer dense`: one digit per cell, row by row,
+"0010 0000 1100 0000"), not JUDO's <seg> format. Trains the random-weight tiny
 Qwen2.5-VL (`resolve_model('tiny')`) with AdamW, batch 32, lr 1e-3 (100 warm-up steps, cosine to 10 %), and scores
 cell F1 and detection (any cell vs none) on 64 held-out pairs every 500 steps; OUT_DIR (optional) receives the model,
 for Stage 1 to start from. Results: benchmarks/results/visual_pretrain.md.
@@ -105,7 +106,20 @@ def make_pair(rng):
         q, m = blob(rng, q); diff |= m
     return q, ref, cells_of(diff)
 
-def answer_text(cells): return "none" if not cells else " ".join(f"r{r}c{c}" for r, c in cells)
+ANSWER = "cells"      # 'cells': "r2c3 r4c1" / "none"; 'dense': one digit per cell, row by row ("0010 0000 1100 0000")
+
+def answer_text(cells):
+    if ANSWER == "dense":
+        return " ".join("".join("1" if (r, c) in cells else "0" for c in range(1, N + 1)) for r in range(1, N + 1))
+    return "none" if not cells else " ".join(f"r{r}c{c}" for r, c in cells)
+
+def parse_answer(t):
+    "The set of (row, col) cells an answer names, in either wording."
+    if ANSWER == "dense":
+        rows = t.split()[:N]
+        return {(r + 1, c + 1) for r, w in enumerate(rows) for c, ch in enumerate(w[:N]) if ch == "1"}
+    return {(int(w[1]), int(w[3])) for w in t.split()
+            if len(w) == 4 and w[0] == "r" and w[2] == "c" and w[1].isdigit() and w[3].isdigit()}
 
 PROMPT = "Picture 1 and picture 2. Which cells of picture 1 differ from picture 2 or hold an odd mark? Grid {n}x{n}."
 
@@ -118,6 +132,7 @@ class Batcher:
         text = text.replace("<|image_pad|>", "<|image_pad|>" * n_img)
         self.prompt_ids = tok(text, add_special_tokens=False)["input_ids"]
         self.eos = tok.convert_tokens_to_ids("<|im_end|>"); self.pad = tok.pad_token_id; self.tok = tok
+        self.image_id = tok.convert_tokens_to_ids("<|image_pad|>")
     def batch(self, rng, bs):
         qs, rs, ans = [], [], []
         for _ in range(bs):
@@ -132,8 +147,9 @@ class Batcher:
         ids = torch.full((bs, L), self.pad); lab = torch.full((bs, L), -100); att = torch.zeros((bs, L), dtype=torch.long)
         for i, (s, l) in enumerate(zip(seqs, labs)):
             ids[i, :len(s)] = torch.tensor(s); lab[i, :len(l)] = torch.tensor(l); att[i, :len(s)] = 1
+        # mm_token_type_ids: without them transformers 5 silently drops the 3-D (M-RoPE) positions of the image tokens
         return dict(input_ids=ids, attention_mask=att, labels=lab, pixel_values=pv["pixel_values"],
-                    image_grid_thw=pv["image_grid_thw"]), ans
+                    image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == self.image_id).long()), ans
 
 def pretrain(model, proc, steps, bs=32, lr=1e-3, seed=0, log=100):
     rng = np.random.default_rng(seed); b = Batcher(proc)
@@ -155,12 +171,11 @@ def evaluate(model, proc, n=64, seed=999):
     batch, ans = b.batch(rng, n)
     ids = batch["input_ids"][:, :len(b.prompt_ids)]
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=batch["pixel_values"],
-                         image_grid_thw=batch["image_grid_thw"], max_new_tokens=20, do_sample=False)
+                         image_grid_thw=batch["image_grid_thw"], mm_token_type_ids=batch["mm_token_type_ids"][:, :ids.shape[1]],
+                         max_new_tokens=24, do_sample=False)
     for o, cells in zip(out[:, ids.shape[1]:], ans):
         t = b.tok.decode(o, skip_special_tokens=True).strip()
-        pred = set()
-        for w in t.split():
-            if len(w) == 4 and w[0] == "r" and w[2] == "c" and w[1].isdigit() and w[3].isdigit(): pred.add((int(w[1]), int(w[3])))
+        pred = parse_answer(t)
         g = set(cells); tot["tp"] += len(pred & g); tot["fp"] += len(pred - g); tot["fn"] += len(g - pred)
         tot["det"] += (bool(pred) == bool(g)); tot["n"] += 1
     f1 = 2 * tot["tp"] / max(1, 2 * tot["tp"] + tot["fp"] + tot["fn"])
@@ -168,7 +183,11 @@ def evaluate(model, proc, n=64, seed=999):
 
 if __name__ == "__main__":
     from judo.models import resolve_model, load_vlm
-    steps = int(sys.argv[1]); out = sys.argv[2] if len(sys.argv) > 2 else None
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("steps", type=int); ap.add_argument("out", nargs="?", default=None)
+    ap.add_argument("--answer", default="cells", choices=["cells", "dense"])
+    a = ap.parse_args(); steps, out, ANSWER = a.steps, a.out, a.answer
     torch.set_num_threads(1); torch.manual_seed(0)
     model, proc = load_vlm(resolve_model("tiny"))
     rng = np.random.default_rng(0); bt = Batcher(proc)

@@ -113,12 +113,14 @@ def stages(model_dir: Path, work: Path) -> dict:
         argv = [*LAUNCH, ENTRY[s], "--config", f"recipes/paper/{s}.yaml", *common, "--output_dir", str(out), *CPU,
                 "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "1"]
         res[s] = dict(run_child(argv, work / f"{s}.log"), step_seconds=train_runtime(out))
+        for f in out.glob("*.safetensors"): f.unlink()    # 2.8 GB each; the logs and summaries stay
     out = work / "grpo"
     argv = [*LAUNCH, ENTRY["grpo"], "--config", "recipes/paper/grpo.yaml", *common, "--output_dir", str(out), *CPU,
             "--num_generations", "4", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "1",
             "--model_init_kwargs", '{"dtype": "bfloat16", "attn_implementation": "sdpa"}', "--encoder_device", "cpu",
             "--log_completions", "false", "--torch_threads", ENV["OMP_NUM_THREADS"]]
     res["grpo"] = dict(run_child(argv, work / "grpo.log"), step_seconds=train_runtime(out))
+    for f in out.glob("*.safetensors"): f.unlink()
     argv = [str(BIN / "judo-eval"), "--model_name_or_path", str(model_dir), "--data", data, "--out", str(work / "eval"),
             "--max_samples", "4", "--batch_size", "4", "--max_new_tokens", "256", "--dtype", "bfloat16", "--quiet", "true"]
     res["eval"] = run_child(argv, work / "eval.log")
@@ -214,7 +216,7 @@ def estimate(meas: dict, lengths: dict, kind: str = "qwen2_5_vl") -> dict:
 
 def markdown(build: dict, budget_text: str, meas: dict, res: dict, est: dict, total_s: float) -> str:
     P = est["params"]
-    rows = "\n".join(f"| {k} | {v.get('step_seconds') or '-'} | {v['seconds']} | {v['peak_rss_gb']} |" for k, v in res.items())
+    rows = "\n".join(f"| {k} | {round(v['step_seconds'], 1) if v.get('step_seconds') else '-'} | {v['seconds']} | {v['peak_rss_gb']} |" for k, v in res.items())
     runs = "\n".join(f"| {r['text_layers']} | {r['vision_blocks']} | {r['saved_gb']['text']} | {r['saved_gb']['vision']} | "
                      f"{r['saved_gb']['other']} | {r['seconds']} |" for r in meas["runs"])
     def est_rows(k):

@@ -110,7 +110,7 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     if path.is_dir(): path = path / TRAINING_FILES["grpo"]
     rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed)
     model, processor = load_stage_model(args)
-    trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args), stage="coldstart")
+    trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args), stage="coldstart", lm_loss=args.lm_loss)
     return write_summary(trainer, sft_args, "coldstart", dict(
         stage="coldstart", **run_sft(trainer, processor, args, sft_args), n_rows=len(rows), image_size=size, grid_size=n))
 

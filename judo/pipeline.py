@@ -186,13 +186,14 @@ def check_paths(cfg: PipelineConfig, # the pipeline recipe
         problems.append(f"accelerate_config {a} does not exist (see recipes/accelerate/)")
     if cfg.model_name_or_path != "tiny" and _looks_local(cfg.model_name_or_path) and not Path(cfg.model_name_or_path).expanduser().is_dir():
         problems.append(f"model folder {cfg.model_name_or_path} does not exist (give a saved model folder, a hub id, or 'tiny')")
-    if root is not None:
+    if root is not None:   # every missing path is listed, so one download list comes out of one dry run
         if not root.is_dir(): problems.append(f"data root {root} does not exist (an MMAD-format folder, or data: synth)")
-        else:
-            problems += [f"{s}: training file {f} does not exist (`judo-pipeline prepare` writes the training files of an MVTec-style folder)"
-                         for s in cfg.stages if not (f := stage_data(cfg, root, s)).is_file()]
-            problems += [f"{s}: data root {r} does not exist" for s, r in cfg.stage_roots.items() if not Path(r).expanduser().is_dir()]
-            if not (q := eval_questions(cfg, root)).is_file(): problems.append(f"held-out questions {q} do not exist (set eval_json)")
+        problems += [f"{s}: training file {f} does not exist (the authors' released file, see the README's 'Training a real model'; "
+                     "`judo-pipeline prepare` writes one for an MVTec-style folder)"
+                     for s in cfg.stages if not (f := stage_data(cfg, root, s)).is_file()]
+        problems += [f"{s}: data root {r} does not exist" for s, r in cfg.stage_roots.items()
+                     if not Path(r).expanduser().is_dir() and Path(r).expanduser() != root]
+        if not (q := eval_questions(cfg, root)).is_file(): problems.append(f"held-out questions {q} do not exist (set eval_json)")
     return problems
 
 # %% ../nbs/15_pipeline.ipynb #77993d58

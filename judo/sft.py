@@ -20,7 +20,7 @@ _log = get_logger("judo.sft")
 __all__ = ['resolve_data', 'data_root', 'data_geometry', 'sft_row', 'RowReport', 'vision_collator', 'kept_label_text', 'LoraArgs',
            'DataArgs', 'SFTModelArgs', 'SFTArgs', 'peft_config', 'load_stage_model', 'last_checkpoint',
            'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights', 'MappedResume',
-           'resumable', 'rows_dataset', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft',
+           'resumable', 'rows_dataset', 'ModelLoss', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft',
            'write_summary', 'sft_cli']
 
 # %% ../nbs/05b_sft.ipynb #7cb41b9d
@@ -151,8 +151,12 @@ class SFTModelArgs(LoraArgs):
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
+    lm_loss: str = field(default="fused", metadata={"help": "'fused': TRL's chunked LM-head log-probs (lean in memory at a "
+        "152k vocabulary; logs entropy and token accuracy); 'model': the model's own cross-entropy over the full logits "
+        "(the same loss, faster for a small vocabulary such as the tiny model's; no entropy / token-accuracy metrics)."})
     def __post_init__(self):
         super().__post_init__()
+        if self.lm_loss not in ("fused", "model"): raise ValueError(f"lm_loss={self.lm_loss!r}: use 'fused' or 'model'")
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"dtype={self.dtype!r}: use auto, bfloat16, float16 or float32")
 
@@ -282,19 +286,30 @@ def rows_dataset(rows: list # `sft_row`s (PIL images) or text rows
     features["images"] = List(ImageFeature())   # what `from_list` infers for a list of PIL images
     return Dataset.from_list([{**r, "images": [encode(im) for im in r["images"]]} for r in rows], features=features)
 
+class ModelLoss:
+    """SFTTrainer mixin for `lm_loss: model`: the loss is the model's own cross-entropy (`transformers.Trainer.compute_loss`,
+    with TRL's token count for gradient accumulation) instead of TRL 1.16's fused, chunked LM head, which `SFTTrainer`
+    always uses otherwise. The same number; the chunked kernel saves memory at a 152k vocabulary, and on a model with
+    a vocabulary of a thousand tokens it is about a third of the step (benchmarks/results/throughput.md)."""
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        from transformers import Trainer
+        inputs = {k: v for k, v in inputs.items() if k != "completion_mask"} | {"use_cache": False}
+        return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
 def make_sft_trainer(model, processor,       # from `load_stage_model`
                      rows: list,             # training rows (`sft_row`s, or text rows without `images`)
                      sft_args,               # trl.SFTConfig
                      peft=None,              # a LoRA config (`peft_config`) or None
                      eval_rows: list | None = None, # rows for trainer.evaluate (None: none)
-                     stage: str = "stage1"   # the stage's name in a budget error ('stage1', 'stage2', 'coldstart')
+                     stage: str = "stage1",  # the stage's name in a budget error ('stage1', 'stage2', 'coldstart')
+                     lm_loss: str = "fused"  # 'fused': TRL's chunked LM head; 'model': the model's own loss (`ModelLoss`)
                     ):
     """TRL's SFTTrainer on these rows (a `datasets.Dataset` is built from them by `rows_dataset`), once every row fits
     `sft_args.max_length`: a limit that would cut a row's image tokens or its answer is a `judo.budget.BudgetError`
     naming the value to set, before any training."""
     from trl import SFTTrainer
     from judo.budget import check_budget
-    SFTTrainer = resumable(SFTTrainer)
+    SFTTrainer = resumable(type("SFTTrainer", (ModelLoss, SFTTrainer), {}) if lm_loss == "model" else SFTTrainer)
     if not rows: raise JudoDataError("no training rows left (every row was skipped or the data is empty)")
     if sft_args.max_length is not None:        # None: TRL truncates nothing, so there is nothing to check
         budget = check_budget(rows + (eval_rows or []), processor, stage, max_length=sft_args.max_length)

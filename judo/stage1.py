@@ -197,7 +197,7 @@ def main(args: Stage1Args, # Stage-1 settings
     ev = lambda m: evaluate_segmentation(m, processor, held, root, size, n, args.query_only, args.reference, sft_args.seed) if held else None
     if held and not getattr(model, "hf_device_map", None): model.to(sft_args.device)  # score 'before' where training runs
     before = ev(model)
-    trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args), stage="stage1")
+    trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args), stage="stage1", lm_loss=args.lm_loss)
     result = run_sft(trainer, processor, args, sft_args)
     after = ev(trainer.model)
     return write_summary(trainer, sft_args, "stage1", dict(

@@ -303,7 +303,7 @@ def main(args: Stage2Args, # Stage-2 settings
         enc = load_encoder(None if args.probe_encoder == "default" else args.probe_encoder)
     ask = lambda m: {k: v for k, v in domain_probe(m, processor, prows, enc).items() if k != "answers"} if prows else None
     before = ask(model)
-    trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args), stage="stage2")
+    trainer = make_sft_trainer(model, processor, rep.rows, sft_args, peft_config(args), stage="stage2", lm_loss=args.lm_loss)
     result = run_sft(trainer, processor, args, sft_args)
     return write_summary(trainer, sft_args, "stage2", dict(
         stage=2, **result, n_rows=len(rep.rows), skipped=rep.problems, with_image=args.with_image,
