@@ -122,7 +122,9 @@ def main(steps, repeats):
                                                                            for k, v in r["times"].items()) for r in res),
               "", "Trainer settings: " + "; ".join(f"{r['name']}: {r['config']}" for r in res), ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines))
+    old = OUT.read_text() if OUT.is_file() else ""
+    keep = old[old.index("## Reading"):] if "## Reading" in old else ""   # the hand-written part survives a rerun
+    OUT.write_text("\n".join(lines) + ("\n" + keep if keep else ""))
     print("\n".join(lines))
 
 
