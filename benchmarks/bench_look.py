@@ -1,0 +1,120 @@
+"""Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
+        [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2]
+
+`probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
+(a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
+3-D image positions (logits without `mm_token_type_ids`); (b) on bench_visual_pretrain's procedural pairs, how far a
+changed cell's merged token moves from the reference's token at the same cell, and what a linear probe on
+[query, reference, difference] reads; (c) on the dot task's images, whether the one odd token is the dot's.
+
+`dot`: the simplest localisation task there is. The query is a plain background with one square of the opposite colour
+in one of the 4x4 cells; the reference is the plain background. The answer names the cell ("r2c3", the wording of
+bench_visual_pretrain). It starts from fresh random weights of the tiny config, with the text RoPE base
+(`rope_theta`, 1e6 in the tiny build) as a knob, or the tiny Qwen3-VL (learned absolute position embeddings in its
+vision tower, interleaved M-RoPE). The answer is 4 tokens + <|im_end|>: a model that knows the format but not the
+cell sits at 2 ln 4 / 5 = 0.555 nats per token. Results: benchmarks/results/visual_pretrain.md."""
+import argparse, math, sys, time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_visual_pretrain as bv                         # Batcher, pretrain, evaluate, make_pair, the answer wording
+
+FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
+
+
+def dot_pair(rng, S=112, N=4):
+    "A plain background, the query with one square of the opposite colour inside one cell; the changed cell."
+    bg = rng.uniform(40, 200, 3); ref = np.ones((S, S, 3)) * bg
+    q = ref.copy(); r, c = rng.integers(0, N, 2); cs = S // N
+    y0, x0 = r * cs + rng.integers(2, cs // 2), c * cs + rng.integers(2, cs // 2); w = rng.integers(8, cs // 2)
+    q[y0:y0 + w, x0:x0 + w] = 255 - bg
+    return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
+
+
+def image_tokens(model, proc, images) -> torch.Tensor:
+    "Merged image tokens as the language model receives them: (n_images, tokens, hidden)."
+    pv = proc.image_processor(images=[Image.fromarray(x) for x in images], return_tensors="pt")
+    with torch.no_grad(): f = model.model.get_image_features(pv["pixel_values"], pv["image_grid_thw"])
+    f = f.pooler_output if hasattr(f, "pooler_output") else f
+    f = torch.cat(list(f)) if isinstance(f, (list, tuple)) else f
+    return f.view(len(images), -1, f.shape[-1])
+
+
+def probe():
+    from judo.models import load_vlm, resolve_model
+    model, proc = load_vlm(resolve_model("tiny")); model.eval()
+    b = bv.Batcher(proc); batch, _ = b.batch(np.random.default_rng(0), 8)
+    with torch.no_grad():
+        l1 = model(**batch).logits
+        l2 = model(**{**batch, "pixel_values": batch["pixel_values"].roll(2 * 16 * 4, 0)}).logits   # images of the next row
+        l3 = model(**{k: v for k, v in batch.items() if k != "mm_token_type_ids"}).logits
+    ans = (batch["labels"] != -100).roll(-1, 1)
+    print(f"(a) mean |logit| {l1.abs().mean():.3f}; answer positions, images exchanged: max |change| "
+          f"{(l1 - l2)[ans].abs().max():.3f}; without the 3-D image positions: {(l1 - l3)[ans].abs().max():.4f}")
+    rng = np.random.default_rng(0)
+    def pairs(n):
+        X, Y, D = [], [], []
+        for _ in range(n // 32):
+            qs, rs, cs = zip(*[bv.make_pair(rng) for _ in range(32)])
+            f = image_tokens(model, proc, [x for p in zip(qs, rs) for x in p]).view(32, 2, 16, -1)
+            for i, cells in enumerate(cs):
+                q, r = f[i, 0], f[i, 1]
+                for k in range(16):
+                    X.append(torch.cat([q[k], r[k], q[k] - r[k]])); Y.append((k // 4 + 1, k % 4 + 1) in cells)
+                    D.append(((q[k] - r[k]).norm() / q[k].norm()).item())
+        return torch.stack(X), torch.tensor(Y).float(), torch.tensor(D)
+    Xtr, Ytr, Dtr = pairs(512); Xte, Yte, Dte = pairs(128)
+    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6; Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+    w = torch.zeros(Xtr.shape[1], requires_grad=True); b0 = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([w, b0], lr=1e-2); pw = (1 - Ytr.mean()) / Ytr.mean()
+    for _ in range(500):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(Xtr @ w + b0, Ytr, pos_weight=pw) + 1e-3 * w.pow(2).sum()
+        opt.zero_grad(); loss.backward(); opt.step()
+    bal = lambda p, y: 0.5 * ((p[y == 1]).float().mean() + (~p[y == 0]).float().mean()).item()
+    thr = Dtr.median()
+    print(f"(b) procedural pairs ({int(Ytr.sum())} changed of {len(Ytr)} training cells): |q - r| / |q| changed "
+          f"{Dtr[Ytr == 1].mean():.3f}, unchanged {Dtr[Ytr == 0].mean():.3f}; held-out balanced accuracy: linear probe on "
+          f"[q, r, q - r] {bal((Xte @ w + b0) > 0, Yte):.3f}, the rule |q - r| / |q| > training median {bal(Dte > thr, Yte):.3f}")
+    qs, cs = zip(*[(q, c[0]) for q, _, c in (dot_pair(rng) for _ in range(256))])
+    f = image_tokens(model, proc, list(qs)); f = f - f.mean(1, keepdim=True)
+    y = torch.tensor([(r - 1) * 4 + c - 1 for r, c in cs]); nrm = f.norm(dim=-1)
+    odd = torch.zeros_like(nrm, dtype=torch.bool); odd[torch.arange(len(y)), y] = True
+    print(f"(c) dot queries: distance from the image's mean token, dot cell {nrm[odd].mean():.3f}, other cells "
+          f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
+
+
+def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth):
+    from transformers import AutoConfig, AutoModelForImageTextToText
+    from judo.models import load_vlm
+    from judo.tiny import build_tiny_vlm
+    path = build_tiny_vlm(kind=kind, num_layers=num_layers, vision_depth=vision_depth)   # random weights, no copy pre-training
+    cfg = AutoConfig.from_pretrained(path); proc = load_vlm(path)[1]
+    if rope_theta is not None: cfg.text_config.rope_parameters["rope_theta"] = rope_theta
+    torch.manual_seed(0); model = AutoModelForImageTextToText.from_config(cfg)
+    S = 112 if kind == "qwen2_5_vl" else 128
+    bv.make_pair = lambda rng: dot_pair(rng, S)
+    if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
+        bv.S = S
+    print(f"dot task: {kind}, {num_layers} text layers, {vision_depth} vision blocks, rope_theta {cfg.text_config.rope_parameters['rope_theta']}, batch {batch}, lr {lr}; "
+          f"the no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
+    t0 = time.perf_counter(); bv.pretrain(model, proc, steps, bs=batch, lr=lr)
+    print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("probe")
+    d = sub.add_parser("dot"); d.add_argument("steps", type=int); d.add_argument("--batch", type=int, default=32)
+    d.add_argument("--lr", type=float, default=2e-3); d.add_argument("--rope_theta", type=float, default=None)
+    d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
+    d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
+    a = ap.parse_args(); torch.set_num_threads(1)
+    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth)
