@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
-        [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2]
+        [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
 (a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
@@ -90,11 +90,12 @@ def probe():
           f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
 
 
-def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth):
+def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
-    path = build_tiny_vlm(kind=kind, num_layers=num_layers, vision_depth=vision_depth)   # random weights, no copy pre-training
+    path = build_tiny_vlm(kind=kind, num_layers=num_layers, vision_depth=vision_depth, hidden_size=hidden_size,
+                          intermediate_size=2 * hidden_size, num_heads=hidden_size // 32, vision_hidden=vision_hidden)  # random weights
     cfg = AutoConfig.from_pretrained(path); proc = load_vlm(path)[1]
     if rope_theta is not None: cfg.text_config.rope_parameters["rope_theta"] = rope_theta
     torch.manual_seed(0); model = AutoModelForImageTextToText.from_config(cfg)
@@ -102,7 +103,8 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth):
     bv.make_pair = lambda rng: dot_pair(rng, S)
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
-    print(f"dot task: {kind}, {num_layers} text layers, {vision_depth} vision blocks, rope_theta {cfg.text_config.rope_parameters['rope_theta']}, batch {batch}, lr {lr}; "
+    print(f"dot task: {kind}, {num_layers} text layers of width {hidden_size}, {vision_depth} vision blocks of width {vision_hidden}, "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, rope_theta {cfg.text_config.rope_parameters['rope_theta']}, batch {batch}, lr {lr}; "
           f"the no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
     t0 = time.perf_counter(); bv.pretrain(model, proc, steps, bs=batch, lr=lr)
     print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
@@ -116,5 +118,6 @@ if __name__ == "__main__":
     d.add_argument("--lr", type=float, default=2e-3); d.add_argument("--rope_theta", type=float, default=None)
     d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
     d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
+    d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
     a = ap.parse_args(); torch.set_num_threads(1)
-    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth)
+    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden)
