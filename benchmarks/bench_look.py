@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
+        [--p_none 0] [--answer cell|row]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
 (a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
@@ -15,7 +16,8 @@ in one of the 4x4 cells; the reference is the plain background. The answer names
 bench_visual_pretrain). It starts from fresh random weights of the tiny config, with the text RoPE base
 (`rope_theta`, 1e6 in the tiny build) as a knob, or the tiny Qwen3-VL (learned absolute position embeddings in its
 vision tower, interleaved M-RoPE). The answer is 4 tokens + <|im_end|>: a model that knows the format but not the
-cell sits at 2 ln 4 / 5 = 0.555 nats per token. Results: benchmarks/results/visual_pretrain.md."""
+cell sits at 2 ln 4 / 5 = 0.555 nats per token. `--answer row` names only the row ("r2"), `--p_none 0.5` leaves half
+the queries without a dot ("none"). Results: benchmarks/results/look.md."""
 import argparse, math, sys, time
 from pathlib import Path
 
@@ -29,9 +31,10 @@ import bench_visual_pretrain as bv                         # Batcher, pretrain, 
 FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
 
 
-def dot_pair(rng, S=112, N=4):
-    "A plain background, the query with one square of the opposite colour inside one cell; the changed cell."
+def dot_pair(rng, S=112, N=4, p_none=0.0):
+    "A plain background, the query with one square of the opposite colour inside one cell (none with prob. `p_none`); the changed cells."
     bg = rng.uniform(40, 200, 3); ref = np.ones((S, S, 3)) * bg
+    if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
     q = ref.copy(); r, c = rng.integers(0, N, 2); cs = S // N
     y0, x0 = r * cs + rng.integers(2, cs // 2), c * cs + rng.integers(2, cs // 2); w = rng.integers(8, cs // 2)
     q[y0:y0 + w, x0:x0 + w] = 255 - bg
@@ -90,7 +93,7 @@ def probe():
           f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
 
 
-def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden):
+def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -100,12 +103,21 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if rope_theta is not None: cfg.text_config.rope_parameters["rope_theta"] = rope_theta
     torch.manual_seed(0); model = AutoModelForImageTextToText.from_config(cfg)
     S = 112 if kind == "qwen2_5_vl" else 128
-    bv.make_pair = lambda rng: dot_pair(rng, S)
+    bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none)
+    if answer == "row":   # name the row only ("r2" / "none"): a 1-D read-out; truth = the whole row, so F1 = row accuracy
+        def row_pair(rng):
+            q, ref, cells = dot_pair(rng, S, p_none=p_none)
+            return q, ref, [(r, c) for r, _ in cells for c in range(1, 5)]
+        bv.make_pair = row_pair
+        bv.answer_text = lambda cells: "none" if not cells else " ".join(sorted({f"r{r}" for r, _ in cells}))
+        bv.parse_answer = lambda t: {(int(w[1]), c) for w in t.split() if len(w) == 2 and w[0] == "r" and w[1].isdigit()
+                                     for c in range(1, 5)}
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
     print(f"dot task: {kind}, {num_layers} text layers of width {hidden_size}, {vision_depth} vision blocks of width {vision_hidden}, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, rope_theta {cfg.text_config.rope_parameters['rope_theta']}, batch {batch}, lr {lr}; "
-          f"the no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
+          f"queries without a dot {p_none}, answer {answer}; with every query dotted and cell answers the "
+          f"no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
     t0 = time.perf_counter(); bv.pretrain(model, proc, steps, bs=batch, lr=lr)
     print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
 
@@ -119,5 +131,7 @@ if __name__ == "__main__":
     d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
     d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
     d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
+    d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
+    d.add_argument("--answer", default="cell", choices=["cell", "row"], help="name the cell (r2c3) or only its row (r2)")
     a = ap.parse_args(); torch.set_num_threads(1)
-    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden)
+    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden, a.p_none, a.answer)
