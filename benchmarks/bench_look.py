@@ -93,7 +93,32 @@ def probe():
           f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
 
 
-def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer):
+def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100):
+    """The dot task with token stand-ins for the images: each image slot holds a token embedding instead of image
+    features (the reference: one random token in all 16 slots; the query: the same, but another token at the dot's
+    cell), at the very 3-D (M-RoPE) positions the images get. It exercises only the language model's part: find the
+    slot that differs from the reference's slot at the same cell, and name the cell. Returns the losses."""
+    b = bv.Batcher(proc); rng = np.random.default_rng(seed); emb = model.get_input_embeddings()
+    vocab = torch.arange(100, emb.num_embeddings - 30)           # plain tokens (past the bytes, before the specials)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0); model.train(); hist = []; t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        for g in opt.param_groups: g["lr"] = lr * min(1.0, step / 100) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
+        batch, ans = b.batch(rng, bs)
+        ids = batch["input_ids"]; slots = ids == b.image_id
+        pos, _ = model.model.get_rope_index(ids, batch["mm_token_type_ids"], batch["image_grid_thw"], attention_mask=batch["attention_mask"])
+        fill = vocab[torch.randint(len(vocab), (bs, 2))]           # background token, "dot" token
+        tok = fill[:, :1].repeat(1, 32)                            # 16 query slots, then 16 reference slots
+        for i, cells in enumerate(ans):
+            for r, c in cells: tok[i, (r - 1) * 4 + c - 1] = fill[i, 1]
+        x = emb(ids.masked_scatter(slots, tok.flatten()))
+        loss = model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=pos, labels=batch["labels"]).loss
+        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
+        hist.append(loss.item())
+        if step % log == 0: print(f"text step {step} loss {np.mean(hist[-log:]):.4f} {time.perf_counter() - t0:.0f}s", flush=True)
+    return hist
+
+
+def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -118,7 +143,9 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
           f"{sum(p.numel() for p in model.parameters()):,} parameters, rope_theta {cfg.text_config.rope_parameters['rope_theta']}, batch {batch}, lr {lr}; "
           f"queries without a dot {p_none}, answer {answer}; with every query dotted and cell answers the "
           f"no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
-    t0 = time.perf_counter(); bv.pretrain(model, proc, steps, bs=batch, lr=lr)
+    t0 = time.perf_counter()
+    if text_steps: text_pretrain(model, proc, text_steps, bs=batch, lr=lr)
+    bv.pretrain(model, proc, steps, bs=batch, lr=lr)
     print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
 
 
@@ -133,5 +160,6 @@ if __name__ == "__main__":
     d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
     d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
     d.add_argument("--answer", default="cell", choices=["cell", "row"], help="name the cell (r2c3) or only its row (r2)")
+    d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
     a = ap.parse_args(); torch.set_num_threads(1)
-    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden, a.p_none, a.answer)
+    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden, a.p_none, a.answer, a.text_steps)
