@@ -98,24 +98,18 @@ def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100):
     features (the reference: one random token in all 16 slots; the query: the same, but another token at the dot's
     cell), at the very 3-D (M-RoPE) positions the images get. It exercises only the language model's part: find the
     slot that differs from the reference's slot at the same cell, and name the cell. Returns the losses."""
-    b = bv.Batcher(proc); rng = np.random.default_rng(seed); emb = model.get_input_embeddings()
+    emb = model.get_input_embeddings(); g = torch.Generator().manual_seed(seed)
     vocab = torch.arange(100, emb.num_embeddings - 30)           # plain tokens (past the bytes, before the specials)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0); model.train(); hist = []; t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        for g in opt.param_groups: g["lr"] = lr * min(1.0, step / 100) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
-        batch, ans = b.batch(rng, bs)
-        ids = batch["input_ids"]; slots = ids == b.image_id
+    def loss_of(model, batch, ans):
+        ids = batch["input_ids"]; slots = ids == model.config.image_token_id; bs = len(ids)
         pos, _ = model.model.get_rope_index(ids, batch["mm_token_type_ids"], batch["image_grid_thw"], attention_mask=batch["attention_mask"])
-        fill = vocab[torch.randint(len(vocab), (bs, 2))]           # background token, "dot" token
+        fill = vocab[torch.randint(len(vocab), (bs, 2), generator=g)]   # background token, "dot" token
         tok = fill[:, :1].repeat(1, 32)                            # 16 query slots, then 16 reference slots
         for i, cells in enumerate(ans):
             for r, c in cells: tok[i, (r - 1) * 4 + c - 1] = fill[i, 1]
         x = emb(ids.masked_scatter(slots, tok.flatten()))
-        loss = model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=pos, labels=batch["labels"]).loss
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
-        hist.append(loss.item())
-        if step % log == 0: print(f"text step {step} loss {np.mean(hist[-log:]):.4f} {time.perf_counter() - t0:.0f}s", flush=True)
-    return hist
+        return model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=pos, labels=batch["labels"]).loss
+    return bv.pretrain(model, proc, steps, bs=bs, lr=lr, seed=seed, log=log, loss_of=loss_of, eval_every=0, tag="text step")
 
 
 def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0):

@@ -151,18 +151,20 @@ class Batcher:
         return dict(input_ids=ids, attention_mask=att, labels=lab, pixel_values=pv["pixel_values"],
                     image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == self.image_id).long()), ans
 
-def pretrain(model, proc, steps, bs=32, lr=1e-3, seed=0, log=100):
+def pretrain(model, proc, steps, bs=32, lr=1e-3, seed=0, log=100,
+             loss_of=lambda model, batch, ans: model(**batch).loss,   # the step's loss from a Batcher batch
+             eval_every=500, tag="step"):
     rng = np.random.default_rng(seed); b = Batcher(proc)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     model.train(); t0 = time.perf_counter(); hist = []
     for step in range(1, steps + 1):
         for g in opt.param_groups: g["lr"] = lr * min(1.0, step / 100) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
-        batch, _ = b.batch(rng, bs)
-        loss = model(**batch).loss
+        batch, ans = b.batch(rng, bs)
+        loss = loss_of(model, batch, ans)
         opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         hist.append(loss.item())
-        if step % log == 0: print(f"step {step} loss {np.mean(hist[-log:]):.4f} {time.perf_counter() - t0:.0f}s", flush=True)
-        if step % 500 == 0: model.eval(); print("eval", step, evaluate(model, proc), flush=True); model.train()
+        if step % log == 0: print(f"{tag} {step} loss {np.mean(hist[-log:]):.4f} {time.perf_counter() - t0:.0f}s", flush=True)
+        if eval_every and step % eval_every == 0: model.eval(); print("eval", step, evaluate(model, proc), flush=True); model.train()
     model.eval(); return hist
 
 @torch.no_grad()
