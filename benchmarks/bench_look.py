@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
-        [--p_none 0] [--answer cell|row]
+        [--p_none 0] [--answer cell|row] [--text_steps 0] [--mark random|fixed] [--look opposite|white|bw]
+        [--stages LOOK:STEPS,...] [--copy_steps 0] [--save DIR]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
 (a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
@@ -17,7 +18,15 @@ bench_visual_pretrain). It starts from fresh random weights of the tiny config, 
 (`rope_theta`, 1e6 in the tiny build) as a knob, or the tiny Qwen3-VL (learned absolute position embeddings in its
 vision tower, interleaved M-RoPE). The answer is 4 tokens + <|im_end|>: a model that knows the format but not the
 cell sits at 2 ln 4 / 5 = 0.555 nats per token. `--answer row` names only the row ("r2"), `--p_none 0.5` leaves half
-the queries without a dot ("none"). Results: benchmarks/results/look.md."""
+the queries without a dot ("none"). `--text_steps N` first runs N steps of the task on token stand-ins for the images
+(`text_pretrain`): with `--mark random` the dot is another random token (finding it needs a comparison), with
+`--mark fixed` it is always the same token (finding it needs only its content; naming its cell needs the positions).
+`--look white` draws every dot white on a darker background (a fixed look), `--look bw` white or black on mid-grey,
+instead of the background's opposite colour; `--stages white:200,bw:300` runs such graded looks first, each with its
+own learning-rate schedule, before the STEPS of `--look`.
+`--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
+folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
+Results: benchmarks/results/look.md."""
 import argparse, math, sys, time
 from pathlib import Path
 
@@ -31,13 +40,16 @@ import bench_visual_pretrain as bv                         # Batcher, pretrain, 
 FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
 
 
-def dot_pair(rng, S=112, N=4, p_none=0.0):
-    "A plain background, the query with one square of the opposite colour inside one cell (none with prob. `p_none`); the changed cells."
-    bg = rng.uniform(40, 200, 3); ref = np.ones((S, S, 3)) * bg
+LOOKS = ("opposite", "white", "bw")   # the dot's colour: the background's opposite; white on darker; white or black on mid-grey
+
+def dot_pair(rng, S=112, N=4, p_none=0.0, look="opposite"):
+    """A plain background, the query with one square inside one cell (none with prob. `p_none`) in the colour `look`
+    names (see `LOOKS`); the changed cells."""
+    bg = rng.uniform(*{"opposite": (40, 200), "white": (20, 120), "bw": (60, 190)}[look], 3); ref = np.ones((S, S, 3)) * bg
     if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
     q = ref.copy(); r, c = rng.integers(0, N, 2); cs = S // N
     y0, x0 = r * cs + rng.integers(2, cs // 2), c * cs + rng.integers(2, cs // 2); w = rng.integers(8, cs // 2)
-    q[y0:y0 + w, x0:x0 + w] = 255 - bg
+    q[y0:y0 + w, x0:x0 + w] = 255 - bg if look == "opposite" else 255 if look == "white" or rng.random() < 0.5 else 0
     return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
 
 
@@ -93,26 +105,29 @@ def probe():
           f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
 
 
-def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100):
+def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="random"):
     """The dot task with token stand-ins for the images: each image slot holds a token embedding instead of image
     features (the reference: one random token in all 16 slots; the query: the same, but another token at the dot's
     cell), at the very 3-D (M-RoPE) positions the images get. It exercises only the language model's part: find the
-    slot that differs from the reference's slot at the same cell, and name the cell. Returns the losses."""
+    slot that differs from the reference's slot at the same cell, and name the cell. `mark='fixed'`: the dot's token
+    is always the same one (id 500), so its content alone finds it. Returns the losses."""
     emb = model.get_input_embeddings(); g = torch.Generator().manual_seed(seed)
     vocab = torch.arange(100, emb.num_embeddings - 30)           # plain tokens (past the bytes, before the specials)
     def loss_of(model, batch, ans):
         ids = batch["input_ids"]; slots = ids == model.config.image_token_id; bs = len(ids)
         pos, _ = model.model.get_rope_index(ids, batch["mm_token_type_ids"], batch["image_grid_thw"], attention_mask=batch["attention_mask"])
         fill = vocab[torch.randint(len(vocab), (bs, 2), generator=g)]   # background token, "dot" token
+        if mark == "fixed": fill[:, 1] = 500
         tok = fill[:, :1].repeat(1, 32)                            # 16 query slots, then 16 reference slots
         for i, cells in enumerate(ans):
             for r, c in cells: tok[i, (r - 1) * 4 + c - 1] = fill[i, 1]
         x = emb(ids.masked_scatter(slots, tok.flatten()))
         return model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=pos, labels=batch["labels"]).loss
-    return bv.pretrain(model, proc, steps, bs=bs, lr=lr, seed=seed, log=log, loss_of=loss_of, eval_every=0, tag="text step")
+    return bv.pretrain(model, proc, steps, bs=bs, lr=lr, seed=seed, log=log, loss_of=loss_of, eval_every=0, tag=f"text step ({mark} mark)")
 
 
-def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0):
+def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0,
+        mark="random", look="opposite", copy_steps=0, save=None, stages=None):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -122,10 +137,10 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if rope_theta is not None: cfg.text_config.rope_parameters["rope_theta"] = rope_theta
     torch.manual_seed(0); model = AutoModelForImageTextToText.from_config(cfg)
     S = 112 if kind == "qwen2_5_vl" else 128
-    bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none)
+    bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
     if answer == "row":   # name the row only ("r2" / "none"): a 1-D read-out; truth = the whole row, so F1 = row accuracy
         def row_pair(rng):
-            q, ref, cells = dot_pair(rng, S, p_none=p_none)
+            q, ref, cells = dot_pair(rng, S, p_none=p_none, look=look)
             return q, ref, [(r, c) for r, _ in cells for c in range(1, 5)]
         bv.make_pair = row_pair
         bv.answer_text = lambda cells: "none" if not cells else " ".join(sorted({f"r{r}" for r, _ in cells}))
@@ -138,9 +153,25 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
           f"queries without a dot {p_none}, answer {answer}; with every query dotted and cell answers the "
           f"no-information floor is {FLOOR:.4f} nats per answer token", flush=True)
     t0 = time.perf_counter()
-    if text_steps: text_pretrain(model, proc, text_steps, bs=batch, lr=lr)
-    bv.pretrain(model, proc, steps, bs=batch, lr=lr)
-    print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
+    if copy_steps:
+        from judo.tiny import copy_pretrain
+        rec = copy_pretrain(model, proc.tokenizer, copy_steps, seed=0)
+        print(f"copy pre-training: {copy_steps} steps, last loss {rec['last_loss']:.4f}, {rec['seconds']}s", flush=True)
+    if text_steps: text_pretrain(model, proc, text_steps, bs=batch, lr=lr, mark=mark)
+    for st in (stages or "").split(","):          # graded looks first, each with its own schedule: 'white:200,bw:300'
+        if not st: continue
+        lk, n = st.split(":"); bv.make_pair = lambda rng, lk=lk: dot_pair(rng, S, p_none=p_none, look=lk)
+        print(f"== stage: {n} steps of {lk} dots", flush=True)
+        bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100)
+    bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
+    if steps:
+        if stages: print(f"== stage: {steps} steps of {look} dots", flush=True)
+        bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250)
+        print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
+    if save:
+        model.generation_config.update(eos_token_id=[cfg.text_config.eos_token_id, cfg.text_config.bos_token_id],
+                                       pad_token_id=cfg.text_config.pad_token_id, do_sample=False)
+        model.save_pretrained(save); proc.save_pretrained(save); print("saved", save, flush=True)
 
 
 if __name__ == "__main__":
@@ -155,5 +186,11 @@ if __name__ == "__main__":
     d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
     d.add_argument("--answer", default="cell", choices=["cell", "row"], help="name the cell (r2c3) or only its row (r2)")
     d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
+    d.add_argument("--mark", default="random", choices=["random", "fixed"], help="the stand-ins' dot: another random token, or always the same one")
+    d.add_argument("--look", default="opposite", choices=LOOKS, help="the dots' colour: the background's opposite, white on darker, white or black")
+    d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
+    d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
+    d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
-    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size, a.vision_hidden, a.p_none, a.answer, a.text_steps)
+    probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
+                                         a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages)
