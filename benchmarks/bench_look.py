@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
-        [--p_none 0] [--answer cell|row] [--text_steps 0] [--mark random|fixed] [--look opposite|white|bw]
+        [--p_none 0] [--answer cell|row] [--text_steps 0] [--mark random|fixed] [--look opposite|white|bw|tex|marks]
         [--stages LOOK:STEPS,...] [--copy_steps 0] [--save DIR]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
@@ -22,8 +22,12 @@ the queries without a dot ("none"). `--text_steps N` first runs N steps of the t
 (`text_pretrain`): with `--mark random` the dot is another random token (finding it needs a comparison), with
 `--mark fixed` it is always the same token (finding it needs only its content; naming its cell needs the positions).
 `--look white` draws every dot white on a darker background (a fixed look), `--look bw` white or black on mid-grey,
-instead of the background's opposite colour; `--stages white:200,bw:300` runs such graded looks first, each with its
-own learning-rate schedule, before the STEPS of `--look`.
+`--look tex` the opposite colour on one of bench_visual_pretrain's textures (flat, stripes, checks, weave, speckles),
+`--look marks` on such a texture a square, a disc or a thin line (2-3 px) in the opposite colour, near-black or
+near-white,
+instead of the background's opposite colour on a plain background; `--stages white:200,bw:300` runs such graded looks first, each with its
+own learning-rate schedule, before the STEPS of `--look`; a stage `proc:N` takes bench_visual_pretrain's procedural
+pairs (textures and layouts, changed regions and odd marks, 0 to several cells) instead of dots.
 `--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
 folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
 Results: benchmarks/results/look.md."""
@@ -38,18 +42,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visual_pretrain as bv                         # Batcher, pretrain, evaluate, make_pair, the answer wording
 
 FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
+PROC_PAIR = bv.make_pair                                   # bench_visual_pretrain's procedural pairs (a stage of `--stages`)
 
 
-LOOKS = ("opposite", "white", "bw")   # the dot's colour: the background's opposite; white on darker; white or black on mid-grey
+LOOKS = ("opposite", "white", "bw", "tex", "marks")   # the dot's colour: the background's opposite; white on darker; white
+    # or black on mid-grey; 'tex': the opposite of a textured background's colour; 'marks': on a texture, a square, disc
+    # or thin line inside the cell, in the background's opposite colour, near-black or near-white
+
+
+def _mark_mask(rng, S, r, c, cs):
+    "A disc or a thin line inside cell (r, c): the bool mask."
+    yy, xx = np.mgrid[0:S, 0:S]
+    if rng.random() < 0.5:                                   # disc
+        rad = rng.uniform(4, 8); cy, cx = r * cs + rng.uniform(rad + 1, cs - rad - 1), c * cs + rng.uniform(rad + 1, cs - rad - 1)
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= rad ** 2
+    a = rng.uniform(0, np.pi); L = rng.uniform(12, 20); half = np.array([np.sin(a), np.cos(a)]) * L / 2
+    lo, hi = np.abs(half) + 2, cs - np.abs(half) - 2         # keep the whole line inside the cell
+    cy, cx = r * cs + rng.uniform(lo[0], hi[0]), c * cs + rng.uniform(lo[1], hi[1])
+    t = np.clip(((yy - cy) * half[0] + (xx - cx) * half[1]) / (half @ half), -1, 1)
+    return np.hypot(yy - (cy + t * half[0]), xx - (cx + t * half[1])) <= rng.uniform(1.0, 1.6)
 
 def dot_pair(rng, S=112, N=4, p_none=0.0, look="opposite"):
-    """A plain background, the query with one square inside one cell (none with prob. `p_none`) in the colour `look`
-    names (see `LOOKS`); the changed cells."""
-    bg = rng.uniform(*{"opposite": (40, 200), "white": (20, 120), "bw": (60, 190)}[look], 3); ref = np.ones((S, S, 3)) * bg
+    """A plain background (`look='tex'`: one of bench_visual_pretrain's textures; the reference is the same image), the
+    query with one square inside one cell (none with prob. `p_none`) in the colour `look` names (see `LOOKS`); the
+    changed cells."""
+    bg = rng.uniform(*{"opposite": (40, 200), "white": (20, 120), "bw": (60, 190), "tex": (40, 200), "marks": (40, 200)}[look], 3)
+    ref = bv.texture(rng, bg, bv.texture_params(rng)).astype(float) if look in ("tex", "marks") else np.ones((S, S, 3)) * bg
     if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
     q = ref.copy(); r, c = rng.integers(0, N, 2); cs = S // N
+    if look == "marks" and rng.random() < 2 / 3:
+        q[_mark_mask(rng, S, r, c, cs)] = [255 - bg, np.full(3, 24.0), np.full(3, 235.0)][int(rng.integers(3))]
+        return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
     y0, x0 = r * cs + rng.integers(2, cs // 2), c * cs + rng.integers(2, cs // 2); w = rng.integers(8, cs // 2)
-    q[y0:y0 + w, x0:x0 + w] = 255 - bg if look == "opposite" else 255 if look == "white" or rng.random() < 0.5 else 0
+    q[y0:y0 + w, x0:x0 + w] = 255 - bg if look in ("opposite", "tex", "marks") else 255 if look == "white" or rng.random() < 0.5 else 0
     return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
 
 
@@ -160,8 +185,9 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if text_steps: text_pretrain(model, proc, text_steps, bs=batch, lr=lr, mark=mark)
     for st in (stages or "").split(","):          # graded looks first, each with its own schedule: 'white:200,bw:300'
         if not st: continue
-        lk, n = st.split(":"); bv.make_pair = lambda rng, lk=lk: dot_pair(rng, S, p_none=p_none, look=lk)
-        print(f"== stage: {n} steps of {lk} dots", flush=True)
+        lk, n = st.split(":")
+        bv.make_pair = PROC_PAIR if lk == "proc" else lambda rng, lk=lk: dot_pair(rng, S, p_none=p_none, look=lk)
+        print(f"== stage: {n} steps of {'procedural pairs' if lk == 'proc' else lk + ' dots'}", flush=True)
         bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100)
     bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
     if steps:
