@@ -10,7 +10,7 @@ they generate the same completions. Variants:
 - judo: `judo.grpo.make_trainer` (rows with precomputed `gt_cells`, images decoded on read) with accuracy, format,
   structure and seg_f1 — the domain encoder excluded (the target: <= 1.1x bare);
 - judo+domain: all five rewards, the encoder loaded before timing (for information);
-- bare loop: no trainer at all, the least work one GRPO step needs, written out here (`bare_loop_step`): the 2 prompts
+- bare loop: no trainer at all, the least work one GRPO step needs, written out here (`BareLoop`): the 2 prompts
   processed and repeated G times, sampled `generate` with the recipe's temperature, top-p and length, the reference and
   policy log-probs of the completions, the GRPO loss with the beta-weighted KL term, backward, AdamW step. Its reward is
   the trivial one; model loading, the reference copy and the optimizer are built outside the timed step, as the
@@ -27,6 +27,7 @@ from datasets import Dataset
 from trl import GRPOTrainer
 
 from judo.data import load_image
+from judo.models import chat_inputs
 from judo.grpo import build_grpo_rows, make_trainer, parse_args, start_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,12 +56,12 @@ class BareLoop:
     def __init__(self, path, cfg, rows, size, seed=0, steps=1):
         import copy
         from transformers import AutoModelForImageTextToText, AutoProcessor
-        from judo.models import chat_inputs
         self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
         self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.proc = AutoProcessor.from_pretrained(path); self.proc.tokenizer.padding_side = "left"
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate)
-        self.cfg, self.chat_inputs, self.steps = cfg, chat_inputs, steps
+        self.cfg, self.steps = cfg, steps
+        self.eos = torch.tensor(self.model.generation_config.eos_token_id).view(-1)   # one id or a list
         g = torch.Generator().manual_seed(seed); pick = torch.randperm(len(rows), generator=g)[:2].tolist()
         G = cfg.num_generations
         self.prompts = [rows[i]["prompt"] for i in pick for _ in range(G)]
@@ -79,16 +80,15 @@ class BareLoop:
 
     def step(self):
         cfg, model = self.cfg, self.model
-        inputs = self.chat_inputs(self.proc, self.prompts, [im for ims in self.images for im in ims])
+        inputs = chat_inputs(self.proc, self.prompts, [im for ims in self.images for im in ims])
         n_prompt = inputs["input_ids"].shape[1]
         model.eval()
         with torch.no_grad():
             full = model.generate(**inputs, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
                                   max_new_tokens=cfg.max_completion_length)
         comp = full[:, n_prompt:]
-        eos = torch.isin(comp, torch.tensor(model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list)
-                                            else [model.generation_config.eos_token_id]))
-        mask = (eos.long().cumsum(1) - eos.long() == 0).float()          # up to and including the first end token
+        eos = torch.isin(comp, self.eos).long()
+        mask = (eos.cumsum(1) - eos == 0).float()          # up to and including the first end token
         rewards = torch.tensor(zero_reward(comp)).view(-1, cfg.num_generations)
         adv = ((rewards - rewards.mean(1, keepdim=True)) / (rewards.std(1, keepdim=True) + 1e-4)).flatten()
         model.train()

@@ -25,9 +25,8 @@ the queries without a dot ("none"). `--text_steps N` first runs N steps of the t
 `--look white` draws every dot white on a darker background (a fixed look), `--look bw` white or black on mid-grey,
 `--look tex` the opposite colour on one of bench_visual_pretrain's textures (flat, stripes, checks, weave, speckles),
 `--look marks` on such a texture a square, a disc or a thin line (2-3 px) in the opposite colour, near-black or
-near-white,
-instead of the background's opposite colour on a plain background; `--stages white:200,bw:300` runs such graded looks first, each with its
-own learning-rate schedule, before the STEPS of `--look`; a stage `proc:N` takes bench_visual_pretrain's procedural
+near-white, instead of the background's opposite colour on a plain background; `--stages white:200,bw:300` runs such
+graded looks first, each with its own learning-rate schedule, before the STEPS of `--look`; a stage `proc:N` takes bench_visual_pretrain's procedural
 pairs (textures and layouts, changed regions and odd marks, 0 to several cells) instead of dots.
 `--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
 folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
@@ -46,9 +45,10 @@ FLOOR = 2 * math.log(4) / 5                                # format known, cell 
 PROC_PAIR = bv.make_pair                                   # bench_visual_pretrain's procedural pairs (a stage of `--stages`)
 
 
-LOOKS = ("opposite", "white", "bw", "tex", "marks")   # the dot's colour: the background's opposite; white on darker; white
-    # or black on mid-grey; 'tex': the opposite of a textured background's colour; 'marks': on a texture, a square, disc
-    # or thin line inside the cell, in the background's opposite colour, near-black or near-white
+# the dot's look: the background's opposite colour; white on darker; white or black on mid-grey; 'tex': the opposite
+# of a textured background's colour; 'marks': on a texture, a square, disc or thin line in the cell, in the background's
+# opposite colour, near-black or near-white
+LOOKS = ("opposite", "white", "bw", "tex", "marks")
 
 
 def _mark_mask(rng, S, r, c, cs):
@@ -64,9 +64,9 @@ def _mark_mask(rng, S, r, c, cs):
     return np.hypot(yy - (cy + t * half[0]), xx - (cx + t * half[1])) <= rng.uniform(1.0, 1.6)
 
 def dot_pair(rng, S=112, N=4, p_none=0.0, look="opposite"):
-    """A plain background (`look='tex'`: one of bench_visual_pretrain's textures; the reference is the same image), the
-    query with one square inside one cell (none with prob. `p_none`) in the colour `look` names (see `LOOKS`); the
-    changed cells."""
+    """A plain background (`look` 'tex' / 'marks': one of bench_visual_pretrain's textures; the reference is the same
+    image), the query with one square ('marks': or a disc or line) inside one cell (none with prob. `p_none`) in the
+    colour `look` names (see `LOOKS`); the changed cells."""
     bg = rng.uniform(*{"opposite": (40, 200), "white": (20, 120), "bw": (60, 190), "tex": (40, 200), "marks": (40, 200)}[look], 3)
     ref = bv.texture(rng, bg, bv.texture_params(rng)).astype(float) if look in ("tex", "marks") else np.ones((S, S, 3)) * bg
     if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
@@ -196,8 +196,8 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250)
         print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
     if save:
-        model.generation_config.update(eos_token_id=[cfg.text_config.eos_token_id, cfg.text_config.bos_token_id],
-                                       pad_token_id=cfg.text_config.pad_token_id, do_sample=False)
+        from transformers import GenerationConfig
+        model.generation_config = GenerationConfig.from_pretrained(path)   # the tiny build's (end tokens, greedy)
         model.save_pretrained(save); proc.save_pretrained(save); print("saved", save, flush=True)
 
 
@@ -208,7 +208,7 @@ def synth(model_dir, n=64):
     does a skill learned on dots reach judo-synth's defects before any Stage 1?"""
     from judo.grid import decode_cells
     from judo.models import load_vlm
-    from judo.stage1 import Stage1Args, build_stage1_rows, stage1_data
+    from judo.stage1 import Stage1Args, build_stage1_rows, seg_metrics, stage1_data
     model, proc = load_vlm(model_dir); model.eval()
     a = Stage1Args(data="synth?n_per_category=160&size=112&grid=4&seed=0&test_frac=0.15", eval_samples=n)
     _, held, root, size, grid = stage1_data(a)
@@ -218,17 +218,14 @@ def synth(model_dir, n=64):
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
                          image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == b.image_id).long(),
                          max_new_tokens=24, do_sample=False)
-    tot = dict(tp=0, fp=0, fn=0); flags = []
-    for o, r in zip(out[:, ids.shape[1]:], rows):
-        pred = bv.parse_answer(b.tok.decode(o, skip_special_tokens=True).strip())
-        g = {(i + 1, j + 1) for i, j in zip(*np.nonzero(decode_cells(r["true_seg"], grid)))}
-        tot["tp"] += len(pred & g); tot["fp"] += len(pred - g); tot["fn"] += len(g - pred); flags.append((bool(pred), bool(g)))
-    f1 = 2 * tot["tp"] / max(1, 2 * tot["tp"] + tot["fp"] + tot["fn"])
-    anom = [f for f, g in flags if g]; norm = [f for f, g in flags if not g]
-    det = 0.5 * (np.mean(anom) + (1 - np.mean(norm))) if anom and norm else float(np.mean([f == g for f, g in flags]))
-    print(f"judo-synth held-out pairs, zero-shot in the dot wording: {len(rows)} pairs ({len(anom)} defective), "
-          f"cell F1 {f1:.3f}, balanced detection {det:.3f}", flush=True)
-
+    preds, trues = [], [decode_cells(r["true_seg"], grid) for r in rows]
+    for o in out[:, ids.shape[1]:]:
+        p = np.zeros((grid, grid), bool)
+        for rr, cc in bv.parse_answer(b.tok.decode(o, skip_special_tokens=True).strip()): p[rr - 1, cc - 1] = True
+        preds.append(p)
+    m = seg_metrics(preds, trues)                           # Stage 1's own scorer: pooled cell F1, balanced detection
+    print(f"judo-synth held-out pairs, zero-shot in the dot wording: {m['n']} pairs "
+          f"({sum(t.any() for t in trues)} defective), cell F1 {m['f1']:.3f}, balanced detection {m['detection_accuracy']:.3f}", flush=True)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -244,7 +241,7 @@ if __name__ == "__main__":
     d.add_argument("--answer", default="cell", choices=["cell", "row"], help="name the cell (r2c3) or only its row (r2)")
     d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
     d.add_argument("--mark", default="random", choices=["random", "fixed"], help="the stand-ins' dot: another random token, or always the same one")
-    d.add_argument("--look", default="opposite", choices=LOOKS, help="the dots' colour: the background's opposite, white on darker, white or black")
+    d.add_argument("--look", default="opposite", choices=LOOKS, help="the dots' look (see LOOKS)")
     d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
