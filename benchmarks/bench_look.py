@@ -1,11 +1,11 @@
 """Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64]    # a saved model on judo-synth, zero-shot
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64]    # a saved model on judo-synth, zero-shot (answer and --aux flags)
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
-        [--p_none 0] [--answer cell|row] [--text_steps 0] [--mark random|fixed] [--look opposite|white|bw|tex|marks]
-        [--stages LOOK:STEPS,...] [--copy_steps 0] [--save DIR]
+        [--p_none 0] [--answer cell|row|dense] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
+        [--look opposite|white|bw|tex|marks] [--stages LOOK:STEPS,...] [--aux] [--copy_steps 0] [--save DIR]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
 (a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
@@ -21,7 +21,12 @@ vision tower, interleaved M-RoPE). The answer is 4 tokens + <|im_end|>: a model 
 cell sits at 2 ln 4 / 5 = 0.555 nats per token. `--answer row` names only the row ("r2"), `--p_none 0.5` leaves half
 the queries without a dot ("none"). `--text_steps N` first runs N steps of the task on token stand-ins for the images
 (`text_pretrain`): with `--mark random` the dot is another random token (finding it needs a comparison), with
-`--mark fixed` it is always the same token (finding it needs only its content; naming its cell needs the positions).
+`--mark fixed` it is always the same token (finding it needs only its content; naming its cell needs the positions),
+with `--mark mixed` either, at random per row; `--text_stages fixed:400,random:1600` runs such token phases in turn.
+`--answer dense` writes one digit per cell, row by row ("0010 0000 0000 0000"), so each cell has a fixed output place.
+`--aux` adds a dense target to every phase and stage (`with_cell_flags`): the output at each of the reference image's
+16 token positions must be "1" if the query's token at the same cell differs, else "0" (the labels sit at the image
+positions; the answer's labels stay as they are).
 `--look white` draws every dot white on a darker background (a fixed look), `--look bw` white or black on mid-grey,
 `--look tex` the opposite colour on one of bench_visual_pretrain's textures (flat, stripes, checks, weave, speckles),
 `--look marks` on such a texture a square, a disc or a thin line (2-3 px) in the opposite colour, near-black or
@@ -131,7 +136,20 @@ def probe():
           f"{nrm[~odd].mean():.3f}; the farthest token is the dot's in {(nrm.argmax(1) == y).float().mean():.3f} of 256")
 
 
-def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="random"):
+def with_cell_flags(batch, ans, proc, N=4):
+    """`--aux`: the batch with extra labels at the reference image's token positions. The output at the reference's
+    slot for cell k (query first, reference second) must be "1" if the query's cell k differs, else "0": a dense,
+    local spot-the-difference target, where the same cell of the other image sits at one fixed 3-D offset."""
+    tok = proc.tokenizer; one, zero = (tok.convert_tokens_to_ids(t) for t in ("1", "0"))
+    ids, lab = batch["input_ids"], batch["labels"].clone(); n = N * N
+    for i, cells in enumerate(ans):
+        pos = (ids[i] == tok.convert_tokens_to_ids("<|image_pad|>")).nonzero().flatten()[n:2 * n]   # the reference's slots
+        flags = torch.full((n,), zero); flags[[(r - 1) * N + c - 1 for r, c in cells]] = one
+        lab[i, pos + 1] = flags                                 # HF shifts labels: the output at pos predicts pos + 1
+    return {**batch, "labels": lab}
+
+
+def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="random", aux=False):
     """The dot task with token stand-ins for the images: each image slot holds a token embedding instead of image
     features (the reference: one random token in all 16 slots; the query: the same, but another token at the dot's
     cell), at the very 3-D (M-RoPE) positions the images get. It exercises only the language model's part: find the
@@ -144,16 +162,18 @@ def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="ran
         pos, _ = model.model.get_rope_index(ids, batch["mm_token_type_ids"], batch["image_grid_thw"], attention_mask=batch["attention_mask"])
         fill = vocab[torch.randint(len(vocab), (bs, 2), generator=g)]   # background token, "dot" token
         if mark == "fixed": fill[:, 1] = 500
+        if mark == "mixed": fill[torch.rand(bs, generator=g) < 0.5, 1] = 500   # half the rows fixed, half random
         tok = fill[:, :1].repeat(1, 32)                            # 16 query slots, then 16 reference slots
         for i, cells in enumerate(ans):
             for r, c in cells: tok[i, (r - 1) * 4 + c - 1] = fill[i, 1]
         x = emb(ids.masked_scatter(slots, tok.flatten()))
+        if aux: batch = with_cell_flags(batch, ans, proc)
         return model(inputs_embeds=x, attention_mask=batch["attention_mask"], position_ids=pos, labels=batch["labels"]).loss
     return bv.pretrain(model, proc, steps, bs=bs, lr=lr, seed=seed, log=log, loss_of=loss_of, eval_every=0, tag=f"text step ({mark} mark)")
 
 
 def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0,
-        mark="random", look="opposite", copy_steps=0, save=None, stages=None):
+        mark="random", look="opposite", copy_steps=0, save=None, stages=None, text_stages=None, aux=False):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -172,6 +192,7 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         bv.answer_text = lambda cells: "none" if not cells else " ".join(sorted({f"r{r}" for r, _ in cells}))
         bv.parse_answer = lambda t: {(int(w[1]), c) for w in t.split() if len(w) == 2 and w[0] == "r" and w[1].isdigit()
                                      for c in range(1, 5)}
+    if answer == "dense": bv.ANSWER = "dense"          # one digit per cell, row by row: a fixed output place per cell
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
     print(f"dot task: {kind}, {num_layers} text layers of width {hidden_size}, {vision_depth} vision blocks of width {vision_hidden}, "
@@ -183,17 +204,19 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         from judo.tiny import copy_pretrain
         rec = copy_pretrain(model, proc.tokenizer, copy_steps, seed=0)
         print(f"copy pre-training: {copy_steps} steps, last loss {rec['last_loss']:.4f}, {rec['seconds']}s", flush=True)
-    if text_steps: text_pretrain(model, proc, text_steps, bs=batch, lr=lr, mark=mark)
+    for st in (text_stages or (f"{mark}:{text_steps}" if text_steps else "")).split(","):  # token phases: 'fixed:400,random:1600'
+        if st: text_pretrain(model, proc, int(st.split(":")[1]), bs=batch, lr=lr, mark=st.split(":")[0], aux=aux)
+    kw = dict(loss_of=lambda model, b, ans: model(**with_cell_flags(b, ans, proc)).loss) if aux else {}
     for st in (stages or "").split(","):          # graded looks first, each with its own schedule: 'white:200,bw:300'
         if not st: continue
         lk, n = st.split(":")
         bv.make_pair = PROC_PAIR if lk == "proc" else lambda rng, lk=lk: dot_pair(rng, S, p_none=p_none, look=lk)
         print(f"== stage: {n} steps of {'procedural pairs' if lk == 'proc' else lk + ' dots'}", flush=True)
-        bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100)
+        bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100, **kw)
     bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
     if steps:
         if stages: print(f"== stage: {steps} steps of {look} dots", flush=True)
-        bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250)
+        bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250, **kw)
         print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
     if save:
         from transformers import GenerationConfig
@@ -226,6 +249,15 @@ def synth(model_dir, n=64):
     m = seg_metrics(preds, trues)                           # Stage 1's own scorer: pooled cell F1, balanced detection
     print(f"judo-synth held-out pairs, zero-shot in the dot wording: {m['n']} pairs "
           f"({sum(t.any() for t in trues)} defective), cell F1 {m['f1']:.3f}, balanced detection {m['detection_accuracy']:.3f}", flush=True)
+    # the `--aux` read-out: "1" against "0" at the reference's 16 token positions, against the true cells
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
+                   image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == b.image_id).long()).logits
+    ref = (ids[0] == b.image_id).nonzero().flatten()[grid * grid:]
+    one, zero = b.tok.convert_tokens_to_ids("1"), b.tok.convert_tokens_to_ids("0")
+    flags = (logits[:, ref, one] > logits[:, ref, zero]).numpy().reshape(len(rows), grid, grid)
+    t = np.stack(trues); bal = lambda p, y: 0.5 * (p[y].mean() + (~p[~y]).mean())
+    print(f"  the cell flags at the reference's token positions (--aux): balanced accuracy per cell {bal(flags, t):.3f}, "
+          f"per query (any flag) {bal(flags.any((1, 2)), t.any((1, 2))):.3f}, cell F1 {seg_metrics(list(flags), trues)['f1']:.3f}", flush=True)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -238,14 +270,19 @@ if __name__ == "__main__":
     d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
     d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
     d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
-    d.add_argument("--answer", default="cell", choices=["cell", "row"], help="name the cell (r2c3) or only its row (r2)")
+    d.add_argument("--answer", default="cell", choices=["cell", "row", "dense"],
+                   help="name the cell (r2c3), only its row (r2), or one digit per cell, row by row (0010 0000 0000 0000)")
     d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
-    d.add_argument("--mark", default="random", choices=["random", "fixed"], help="the stand-ins' dot: another random token, or always the same one")
+    d.add_argument("--text_stages", default=None, help="token phases in turn, MARK:STEPS, e.g. 'fixed:400,random:1600' (instead of --text_steps/--mark)")
+    d.add_argument("--mark", default="random", choices=["random", "fixed", "mixed"],
+                   help="the stand-ins' dot: another random token, always the same one, or either at random per row")
     d.add_argument("--look", default="opposite", choices=LOOKS, help="the dots' look (see LOOKS)")
     d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
+    d.add_argument("--aux", action="store_true", help="also train a '1'/'0' at each reference slot: does the query's cell differ (`with_cell_flags`)")
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
     if a.cmd == "synth": synth(a.model_dir, a.n)
     else: probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
-                                         a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages)
+                                         a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages,
+                                         a.text_stages, a.aux)
