@@ -1,7 +1,7 @@
 """Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64]    # a saved model on judo-synth, zero-shot (answer and --aux flags)
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0]  # a saved model on judo-synth, zero-shot (answer and --aux flags)
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
         [--p_none 0] [--answer cell|row|dense] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
@@ -149,6 +149,27 @@ def with_cell_flags(batch, ans, proc, N=4):
     return {**batch, "labels": lab}
 
 
+FILLER = ("please look at the two pictures closely and compare every part of them carefully before you answer the "
+          "question about which cells of the grid rows and columns show a change").split()
+
+def vary_prompt(seed=0, most=64):
+    """`--vary_prompt N`: each training batch's question gets 0 to N random filler words after it, so that the answer
+    is read at many distances from the images (the 64-pair evaluations keep the plain question)."""
+    g, orig_batch, orig_eval, on = np.random.default_rng(seed), bv.Batcher.batch, bv.evaluate, [True]
+    def batch(self, rng, bs):
+        if not hasattr(self, "base_ids"): self.base_ids = list(self.prompt_ids)
+        end = self.base_ids.index(self.eos, self.base_ids.index(self.image_id))     # the user turn's <|im_end|>
+        k = int(g.integers(0, most + 1)) if on[0] else 0
+        extra = self.tok(" " + " ".join(g.choice(FILLER, k)), add_special_tokens=False)["input_ids"] if k else []
+        self.prompt_ids = self.base_ids[:end] + extra + self.base_ids[end:]
+        return orig_batch(self, rng, bs)
+    def evaluate(*a, **k):
+        on[0] = False
+        try: return orig_eval(*a, **k)
+        finally: on[0] = True
+    bv.Batcher.batch, bv.evaluate = batch, evaluate
+
+
 def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="random", aux=False):
     """The dot task with token stand-ins for the images: each image slot holds a token embedding instead of image
     features (the reference: one random token in all 16 slots; the query: the same, but another token at the dot's
@@ -173,7 +194,7 @@ def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="ran
 
 
 def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0,
-        mark="random", look="opposite", copy_steps=0, save=None, stages=None, text_stages=None, aux=False):
+        mark="random", look="opposite", copy_steps=0, save=None, stages=None, text_stages=None, aux=False, vary=0):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -192,6 +213,7 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         bv.answer_text = lambda cells: "none" if not cells else " ".join(sorted({f"r{r}" for r, _ in cells}))
         bv.parse_answer = lambda t: {(int(w[1]), c) for w in t.split() if len(w) == 2 and w[0] == "r" and w[1].isdigit()
                                      for c in range(1, 5)}
+    if vary: vary_prompt(most=vary)
     if answer == "dense": bv.ANSWER = "dense"          # one digit per cell, row by row: a fixed output place per cell
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
@@ -225,7 +247,7 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
 
 
 @torch.no_grad()
-def synth(model_dir, n=64):
+def synth(model_dir, n=64, pad=0):
     """Zero-shot on judo-synth: the held-out pairs of the demo's data asked in this script's wording (query, reference,
     "which cells ... differ"; answer "r2c3 ..." / "none"), scored against the true 4x4 cells of `judo.stage1`'s rows:
     does a skill learned on dots reach judo-synth's defects before any Stage 1?"""
@@ -236,6 +258,7 @@ def synth(model_dir, n=64):
     a = Stage1Args(data="synth?n_per_category=160&size=112&grid=4&seed=0&test_frac=0.15", eval_samples=n)
     _, held, root, size, grid = stage1_data(a)
     rows = build_stage1_rows(held, root, size, grid).rows
+    if pad: bv.PROMPT += " " + " ".join((FILLER * 4)[:pad])     # `--pad N`: N filler words after the question
     b = bv.Batcher(proc); ids = torch.tensor([b.prompt_ids] * len(rows))
     pv = proc.image_processor(images=[im for r in rows for im in r["images"]], return_tensors="pt")
     out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
@@ -247,7 +270,7 @@ def synth(model_dir, n=64):
         for rr, cc in bv.parse_answer(b.tok.decode(o, skip_special_tokens=True).strip()): p[rr - 1, cc - 1] = True
         preds.append(p)
     m = seg_metrics(preds, trues)                           # Stage 1's own scorer: pooled cell F1, balanced detection
-    print(f"judo-synth held-out pairs, zero-shot in the dot wording: {m['n']} pairs "
+    print(f"judo-synth held-out pairs, zero-shot in the dot wording{f' + {pad} filler words' if pad else ''}: {m['n']} pairs "
           f"({sum(t.any() for t in trues)} defective), cell F1 {m['f1']:.3f}, balanced detection {m['detection_accuracy']:.3f}", flush=True)
     # the `--aux` read-out: "1" against "0" at the reference's 16 token positions, against the true cells
     logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
@@ -264,6 +287,7 @@ if __name__ == "__main__":
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("probe")
     sy = sub.add_parser("synth"); sy.add_argument("model_dir"); sy.add_argument("--n", type=int, default=64)
+    sy.add_argument("--pad", type=int, default=0, help="this many filler words after the question")
     d = sub.add_parser("dot"); d.add_argument("steps", type=int); d.add_argument("--batch", type=int, default=32)
     d.add_argument("--lr", type=float, default=2e-3); d.add_argument("--rope_theta", type=float, default=None)
     d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
@@ -279,10 +303,11 @@ if __name__ == "__main__":
     d.add_argument("--look", default="opposite", choices=LOOKS, help="the dots' look (see LOOKS)")
     d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
     d.add_argument("--aux", action="store_true", help="also train a '1'/'0' at each reference slot: does the query's cell differ (`with_cell_flags`)")
+    d.add_argument("--vary_prompt", type=int, default=0, help="0 to this many random filler words after each training batch's question (`vary_prompt`)")
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
-    if a.cmd == "synth": synth(a.model_dir, a.n)
+    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad)
     else: probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
                                          a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages,
-                                         a.text_stages, a.aux)
+                                         a.text_stages, a.aux, a.vary_prompt)
