@@ -1,10 +1,10 @@
 """Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0]  # a saved model on judo-synth, zero-shot (answer and --aux flags)
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0] [--answer cell|paren]  # a saved model on judo-synth, zero-shot (answer and --aux flags)
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
-        [--p_none 0] [--answer cell|row|dense] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
+        [--p_none 0] [--answer cell|row|dense|paren] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
         [--look opposite|white|bw|tex|marks] [--stages LOOK:STEPS,...] [--aux] [--copy_steps 0] [--save DIR]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
@@ -36,7 +36,7 @@ pairs (textures and layouts, changed regions and odd marks, 0 to several cells) 
 `--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
 folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
 Results: benchmarks/results/look.md."""
-import argparse, math, sys, time
+import argparse, math, re, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -214,7 +214,8 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         bv.parse_answer = lambda t: {(int(w[1]), c) for w in t.split() if len(w) == 2 and w[0] == "r" and w[1].isdigit()
                                      for c in range(1, 5)}
     if vary: vary_prompt(most=vary)
-    if answer == "dense": bv.ANSWER = "dense"          # one digit per cell, row by row: a fixed output place per cell
+    if answer == "dense": bv.ANSWER = "dense"
+    if answer == "paren": paren_wording()          # one digit per cell, row by row: a fixed output place per cell
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
     print(f"dot task: {kind}, {num_layers} text layers of width {hidden_size}, {vision_depth} vision blocks of width {vision_hidden}, "
@@ -247,7 +248,13 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
 
 
 @torch.no_grad()
-def synth(model_dir, n=64, pad=0):
+def paren_wording():
+    "`--answer paren`: '(2,3) , (4,1)' / 'None', the (row,col) notation Stage 1's question explains, without <seg>."
+    bv.answer_text = lambda cells: "None" if not cells else " , ".join(f"({r},{c})" for r, c in cells)
+    bv.parse_answer = lambda t: {(int(m[0]), int(m[1])) for m in re.findall(r"\((\d),(\d)\)", t)}
+
+
+def synth(model_dir, n=64, pad=0, answer="cell"):
     """Zero-shot on judo-synth: the held-out pairs of the demo's data asked in this script's wording (query, reference,
     "which cells ... differ"; answer "r2c3 ..." / "none"), scored against the true 4x4 cells of `judo.stage1`'s rows:
     does a skill learned on dots reach judo-synth's defects before any Stage 1?"""
@@ -258,6 +265,7 @@ def synth(model_dir, n=64, pad=0):
     a = Stage1Args(data="synth?n_per_category=160&size=112&grid=4&seed=0&test_frac=0.15", eval_samples=n)
     _, held, root, size, grid = stage1_data(a)
     rows = build_stage1_rows(held, root, size, grid).rows
+    if answer == "paren": paren_wording()
     if pad: bv.PROMPT += " " + " ".join((FILLER * 4)[:pad])     # `--pad N`: N filler words after the question
     b = bv.Batcher(proc); ids = torch.tensor([b.prompt_ids] * len(rows))
     pv = proc.image_processor(images=[im for r in rows for im in r["images"]], return_tensors="pt")
@@ -288,14 +296,15 @@ if __name__ == "__main__":
     sub.add_parser("probe")
     sy = sub.add_parser("synth"); sy.add_argument("model_dir"); sy.add_argument("--n", type=int, default=64)
     sy.add_argument("--pad", type=int, default=0, help="this many filler words after the question")
+    sy.add_argument("--answer", default="cell", choices=["cell", "paren"], help="the wording the model was trained on")
     d = sub.add_parser("dot"); d.add_argument("steps", type=int); d.add_argument("--batch", type=int, default=32)
     d.add_argument("--lr", type=float, default=2e-3); d.add_argument("--rope_theta", type=float, default=None)
     d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
     d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
     d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
     d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
-    d.add_argument("--answer", default="cell", choices=["cell", "row", "dense"],
-                   help="name the cell (r2c3), only its row (r2), or one digit per cell, row by row (0010 0000 0000 0000)")
+    d.add_argument("--answer", default="cell", choices=["cell", "row", "dense", "paren"],
+                   help="name the cell (r2c3), only its row (r2), one digit per cell, row by row (0010 0000 0000 0000), or (2,3) / None")
     d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
     d.add_argument("--text_stages", default=None, help="token phases in turn, MARK:STEPS, e.g. 'fixed:400,random:1600' (instead of --text_steps/--mark)")
     d.add_argument("--mark", default="random", choices=["random", "fixed", "mixed"],
@@ -307,7 +316,7 @@ if __name__ == "__main__":
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
-    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad)
+    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad, a.answer)
     else: probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
                                          a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages,
                                          a.text_stages, a.aux, a.vary_prompt)
