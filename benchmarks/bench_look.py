@@ -1,11 +1,15 @@
 """Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0] [--answer cell|paren]  # a saved model on judo-synth, zero-shot (answer and --aux flags)
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0] [--answer cell|paren|stage1] [--text_first]
+        [--swap reference|blank]                                            # a saved model on judo-synth, zero-shot (answer and --aux flags)
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py copy DIR [DIR ...]     # copy accuracy of saved models (`copy_check`)
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py stage1 [--text_first] JUDO-STAGE1-ARGS  # judo-stage1, the question optionally first
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
         [--p_none 0] [--answer cell|row|dense|paren] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
-        [--look opposite|white|bw|tex|marks] [--stages LOOK:STEPS,...] [--aux] [--copy_steps 0] [--save DIR]
+        [--look opposite|white|bw|tex|marks] [--stages LOOK:STEPS,...] [--aux] [--vary_prompt N] [--answer stage1 [--text_first]
+        [--words random]] [--rope_split F] [--seed 0] [--keep_copy [W]] [--copy_steps 0] [--save DIR]
 
 `probe`, on the tiny model the demo starts from (`resolve_model('tiny')`: random vision tower, copy-pretrained text):
 (a) the forward pass depends on the pixels (logits when the images are exchanged between rows), and hardly on the
@@ -35,6 +39,11 @@ graded looks first, each with its own learning-rate schedule, before the STEPS o
 pairs (textures and layouts, changed regions and odd marks, 0 to several cells) instead of dots.
 `--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
 folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
+`--answer stage1` asks JUDO's own Stage-1 question and trains its `<seg>` answer (`stage1_wording`); `--text_first`
+puts the question before the images, and `--save` then writes a chat template that does so for every judo stage
+(`text_first_template`); `--rope_split F` slows the RoPE frequencies with a wavelength over 9 tokens by F (content-only
+dims next to fast ones); `synth --swap` shows the reference or a grey image as the query (`swap_query`); `stage1` runs
+`judo-stage1` in this process, with `--text_first` if asked (section 7 of the results).
 Results: benchmarks/results/look.md."""
 import argparse, math, re, sys, time
 from pathlib import Path
@@ -194,7 +203,7 @@ def text_pretrain(model, proc, steps, bs=32, lr=2e-3, seed=1, log=100, mark="ran
 
 
 def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_size, vision_hidden, p_none, answer, text_steps=0,
-        mark="random", look="opposite", copy_steps=0, save=None, stages=None, text_stages=None, aux=False, vary=0):
+        mark="random", look="opposite", copy_steps=0, save=None, stages=None, text_stages=None, aux=False, vary=0, text_first_=False, rope_split=None, words=None, seed=0, keep_copy=0.0):
     from transformers import AutoConfig, AutoModelForImageTextToText
     from judo.models import load_vlm
     from judo.tiny import build_tiny_vlm
@@ -202,7 +211,10 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
                           intermediate_size=2 * hidden_size, num_heads=hidden_size // 32, vision_hidden=vision_hidden)  # random weights
     cfg = AutoConfig.from_pretrained(path); proc = load_vlm(path)[1]
     if rope_theta is not None: cfg.text_config.rope_parameters["rope_theta"] = rope_theta
-    torch.manual_seed(0); model = AutoModelForImageTextToText.from_config(cfg)
+    if rope_split:   # `--rope_split F`: RoPE frequencies with a wavelength over 9 tokens divided by F (transformers' 'llama3' rope)
+        cfg.text_config.rope_parameters.update(rope_type="llama3", factor=rope_split, low_freq_factor=1.0, high_freq_factor=1.001,
+                                               original_max_position_embeddings=9)
+    torch.manual_seed(seed); model = AutoModelForImageTextToText.from_config(cfg)
     S = 112 if kind == "qwen2_5_vl" else 128
     bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
     if answer == "row":   # name the row only ("r2" / "none"): a 1-D read-out; truth = the whole row, so F1 = row accuracy
@@ -216,6 +228,10 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if vary: vary_prompt(most=vary)
     if answer == "dense": bv.ANSWER = "dense"          # one digit per cell, row by row: a fixed output place per cell
     if answer == "paren": paren_wording()
+    if text_first_:
+        if answer != "stage1": raise SystemExit("--text_first needs --answer stage1")
+        text_first()
+    if answer == "stage1": stage1_wording(words or WORDS, seed=seed)
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
     print(f"dot task: {kind}, {num_layers} text layers of width {hidden_size}, {vision_depth} vision blocks of width {vision_hidden}, "
@@ -225,26 +241,101 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     t0 = time.perf_counter()
     if copy_steps:
         from judo.tiny import copy_pretrain
-        rec = copy_pretrain(model, proc.tokenizer, copy_steps, seed=0)
+        rec = copy_pretrain(model, proc.tokenizer, copy_steps, seed=seed)
         print(f"copy pre-training: {copy_steps} steps, last loss {rec['last_loss']:.4f}, {rec['seconds']}s", flush=True)
     for st in (text_stages or (f"{mark}:{text_steps}" if text_steps else "")).split(","):  # token phases: 'fixed:400,random:1600'
         if st: text_pretrain(model, proc, int(st.split(":")[1]), bs=batch, lr=lr, mark=st.split(":")[0], aux=aux)
     kw = dict(loss_of=lambda model, b, ans: model(**with_cell_flags(b, ans, proc)).loss) if aux else {}
+    if keep_copy:   # `--keep_copy`: every step also trains the copy pre-training's task, so the look does not wipe it
+        look_loss, cl = kw.get("loss_of", lambda model, b, ans: model(**b).loss), copy_loss(proc.tokenizer, seed)
+        kw["loss_of"] = lambda model, b, ans: look_loss(model, b, ans) + keep_copy * cl(model)
     for st in (stages or "").split(","):          # graded looks first, each with its own schedule: 'white:200,bw:300'
         if not st: continue
         lk, n = st.split(":")
         bv.make_pair = PROC_PAIR if lk == "proc" else lambda rng, lk=lk: dot_pair(rng, S, p_none=p_none, look=lk)
         print(f"== stage: {n} steps of {'procedural pairs' if lk == 'proc' else lk + ' dots'}", flush=True)
-        bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100, **kw)
+        bv.pretrain(model, proc, int(n), bs=batch, lr=lr, log=50, eval_every=100, seed=seed, **kw)
     bv.make_pair = lambda rng: dot_pair(rng, S, p_none=p_none, look=look)
     if steps:
         if stages: print(f"== stage: {steps} steps of {look} dots", flush=True)
-        bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250, **kw)
+        bv.pretrain(model, proc, steps, bs=batch, lr=lr, log=50 if stages else 100, eval_every=100 if stages else 250, seed=seed, **kw)
         print(f"done in {time.perf_counter() - t0:.0f}s; final", bv.evaluate(model, proc), flush=True)
     if save:
         from transformers import GenerationConfig
         model.generation_config = GenerationConfig.from_pretrained(path)   # the tiny build's (end tokens, greedy)
+        if LAYOUT[0] == "text_first": proc.chat_template = text_first_template(proc.chat_template)  # every judo stage asks this way too
         model.save_pretrained(save); proc.save_pretrained(save); print("saved", save, flush=True)
+
+
+WORDS = ("leather", "cable", "sheet", "carpet", "grid", "screw bag", "texture", "metal plate", "wood panel")  # none of judo-synth's
+
+LAYOUT = ["images_first"]
+
+def text_first():
+    """`--text_first`: the user turn holds the question first, then the two images (the paper's turn: images, then the
+    question), so the answer sits at one fixed distance after the images whatever the question's length. Applies to
+    `stage1_wording` and, by patching `judo.pairing._user`, to every judo conversation built in this process."""
+    import judo.pairing as jp
+    orig = jp._user
+    jp._user = lambda *content: orig(*sorted(content, key=lambda part: part.get("type") != "text"))   # stable: images keep their order
+    LAYOUT[0] = "text_first"
+
+def text_first_template(template: str) -> str:
+    """The tiny chat template (`judo.tiny.QWEN_CHAT_TEMPLATE`) rewritten to render a turn's text parts first, then its
+    images in their order: what `--save` writes with `--text_first`, so that `judo-pipeline --model_name_or_path DIR`
+    runs every stage and evaluation with the question before the images (section 7d of the results)."""
+    vision = "content['type'] == 'image' or 'image' in content or 'image_url' in content or content['type'] == 'video' or 'video' in content"
+    head, text = "{% else %}{% for content in message['content'] %}", "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+    if template.count(head) != 1 or template.count(text) != 1: raise ValueError("not the tiny build's chat template")
+    texts = "{% for content in message['content'] %}{% if not (" + vision + ") and 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
+    return template.replace(head, "{% else %}" + texts + "{% for content in message['content'] %}").replace(text, "{% endif %}")
+
+def stage1_wording(words=WORDS, seed=0):
+    """`--answer stage1`: JUDO's Stage-1 question (`STAGE1_PROMPT`, its category a word drawn per training batch from
+    `words`, none of them a judo-synth category; 2-6 tokens, so the answer's distance from the images varies a little)
+    and the `<seg> CELLS </seg>` half of its answer (no `<think>`). The 64-pair evaluations ask about a 'leather'."""
+    from judo.core import SEG_CLOSE, SEG_OPEN, STAGE1_PROMPT
+    from judo.grid import encode_cells
+    from judo.stage1 import parse_seg
+    def answer_text(cells):
+        g = np.zeros((bv.N, bv.N), bool)
+        for r, c in cells: g[r - 1, c - 1] = True
+        return f"{SEG_OPEN} {encode_cells(g)} {SEG_CLOSE}"
+    def parse_answer(t):
+        p = parse_seg(t, bv.N)
+        return set() if p is None else {(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(p))}
+    g, orig_batch, orig_eval, on, cache = np.random.default_rng(seed), bv.Batcher.batch, bv.evaluate, [True], {}
+    def prompt_ids(self, word):
+        if word not in cache:
+            parts = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": STAGE1_PROMPT.format(category=word, n=bv.N)}]
+            msgs = [{"role": "user", "content": parts[2:] + parts[:2] if LAYOUT[0] == "text_first" else parts}]
+            text = self.proc.apply_chat_template(msgs, add_generation_prompt=True)
+            cache[word] = self.tok(text.replace("<|image_pad|>", "<|image_pad|>" * (bv.S // 14 // 2) ** 2), add_special_tokens=False)["input_ids"]
+        return cache[word]
+    def batch(self, rng, bs):
+        if not on[0]: word = "leather"
+        elif words == "random":   # `--words random`: 1-2 alphabetic tokens of the tiny vocabulary, a new name every batch
+            if "alpha" not in cache:
+                cache["alpha"] = sorted({w for w in (self.tok.decode([i]).strip() for i in range(self.tok.vocab_size)) if w.isalpha() and len(w) > 2})
+            word = " ".join(g.choice(cache["alpha"], int(g.integers(1, 3))))
+        else: word = str(g.choice(words))
+        self.prompt_ids = prompt_ids(self, word)
+        return orig_batch(self, rng, bs)
+    def evaluate(*a, **k):
+        on[0] = False
+        try: return orig_eval(*a, **k)
+        finally: on[0] = True
+    bv.answer_text, bv.parse_answer, bv.Batcher.batch, bv.evaluate = answer_text, parse_answer, batch, evaluate
+
+
+def copy_loss(tok, seed=0, bs=16, max_len=12):
+    "The loss of one batch of `judo.tiny.copy_pretrain`'s task (repeat 4-`max_len` random tokens after a line break)."
+    g, sep = torch.Generator().manual_seed(seed + 7), tok("\n", add_special_tokens=False)["input_ids"][0]
+    def loss(model):
+        n = int(torch.randint(4, max_len + 1, (1,), generator=g)); x = torch.randint(tok.vocab_size, (bs, n), generator=g)
+        logits = model(input_ids=torch.cat([x, torch.full((bs, 1), sep), x], 1)).logits[:, n:-1]
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten())
+    return loss
 
 
 def paren_wording():
@@ -254,32 +345,51 @@ def paren_wording():
 
 
 @torch.no_grad()
-def synth(model_dir, n=64, pad=0, answer="cell"):
+def swap_query(how):
+    """`synth --swap reference|blank`: every judo Stage-1 pair built in this process shows, as its QUERY, the reference
+    itself or a mid-grey image, while the true cells stay the query's: a model that reads the images loses its score."""
+    import judo.stage1 as js
+    orig = js.stage1_messages
+    def messages(*a, **k):
+        msgs, (q, ref) = orig(*a, **k)
+        return msgs, [ref if how == "reference" else Image.new("RGB", q.size, (128, 128, 128)), ref]
+    js.stage1_messages = messages
+
+def synth(model_dir, n=64, pad=0, answer="cell", text_first_=False, swap=None):
     """Zero-shot on judo-synth: the held-out pairs of the demo's data asked in this script's wording (query, reference,
     "which cells ... differ"; answer "r2c3 ..." / "none"), scored against the true 4x4 cells of `judo.stage1`'s rows:
     does a skill learned on dots reach judo-synth's defects before any Stage 1?"""
     from judo.grid import decode_cells
     from judo.models import load_vlm
-    from judo.stage1 import Stage1Args, build_stage1_rows, seg_metrics, stage1_data
+    from judo.stage1 import Stage1Args, build_stage1_rows, evaluate_segmentation, seg_metrics, stage1_data
     model, proc = load_vlm(model_dir); model.eval()
+    if text_first_: text_first()
+    if swap: swap_query(swap)
     a = Stage1Args(data="synth?n_per_category=160&size=112&grid=4&seed=0&test_frac=0.15", eval_samples=n)
     _, held, root, size, grid = stage1_data(a)
     rows = build_stage1_rows(held, root, size, grid).rows
     if answer == "paren": paren_wording()
+    if answer == "stage1":                                  # JUDO's own question (the row's category) and scorer
+        stage1_wording()
+        m = {k: v for k, v in evaluate_segmentation(model, proc, held, root, size, grid, batch_size=16, max_new_tokens=40).items() if k != "predictions"}
+        print(f"judo-synth held-out pairs, zero-shot in Stage 1's wording: {m['n']} pairs, cell F1 {m['f1']:.3f}, "
+              f"balanced detection {m['detection_accuracy']:.3f}, format-valid {m['format_valid']:.3f}", flush=True)
     if pad: bv.PROMPT += " " + " ".join((FILLER * 4)[:pad])     # `--pad N`: N filler words after the question
-    b = bv.Batcher(proc); ids = torch.tensor([b.prompt_ids] * len(rows))
+    b = bv.Batcher(proc); b.batch(np.random.default_rng(0), 1); ids = torch.tensor([b.prompt_ids] * len(rows))
     pv = proc.image_processor(images=[im for r in rows for im in r["images"]], return_tensors="pt")
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
-                         image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == b.image_id).long(),
-                         max_new_tokens=24, do_sample=False)
-    preds, trues = [], [decode_cells(r["true_seg"], grid) for r in rows]
-    for o in out[:, ids.shape[1]:]:
-        p = np.zeros((grid, grid), bool)
-        for rr, cc in bv.parse_answer(b.tok.decode(o, skip_special_tokens=True).strip()): p[rr - 1, cc - 1] = True
-        preds.append(p)
-    m = seg_metrics(preds, trues)                           # Stage 1's own scorer: pooled cell F1, balanced detection
-    print(f"judo-synth held-out pairs, zero-shot in the dot wording{f' + {pad} filler words' if pad else ''}: {m['n']} pairs "
-          f"({sum(t.any() for t in trues)} defective), cell F1 {m['f1']:.3f}, balanced detection {m['detection_accuracy']:.3f}", flush=True)
+    trues = [decode_cells(r["true_seg"], grid) for r in rows]
+    if answer != "stage1":
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
+                             image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == b.image_id).long(),
+                             max_new_tokens=24, do_sample=False)
+        preds = []
+        for o in out[:, ids.shape[1]:]:
+            p = np.zeros((grid, grid), bool)
+            for rr, cc in bv.parse_answer(b.tok.decode(o, skip_special_tokens=True).strip()): p[rr - 1, cc - 1] = True
+            preds.append(p)
+        m = seg_metrics(preds, trues)                       # Stage 1's own scorer: pooled cell F1, balanced detection
+        print(f"judo-synth held-out pairs, zero-shot in the dot wording{f' + {pad} filler words' if pad else ''}: {m['n']} pairs "
+              f"({sum(t.any() for t in trues)} defective), cell F1 {m['f1']:.3f}, balanced detection {m['detection_accuracy']:.3f}", flush=True)
     # the `--aux` read-out: "1" against "0" at the reference's 16 token positions, against the true cells
     logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pv["pixel_values"],
                    image_grid_thw=pv["image_grid_thw"], mm_token_type_ids=(ids == b.image_id).long()).logits
@@ -291,21 +401,43 @@ def synth(model_dir, n=64, pad=0, answer="cell"):
     print(f"  the cell flags at the reference's token positions (--aux): balanced accuracy per cell {per_cell:.3f}, "
           f"per query (any flag) {mf['detection_accuracy']:.3f}, cell F1 {mf['f1']:.3f}", flush=True)
 
+@torch.no_grad()
+def copy_check(model_dirs, n=256, seed=123):
+    """`copy DIR ...`: each saved model's accuracy on the copy pre-training's own task (`judo.tiny.copy_pretrain`: repeat
+    4-12 random tokens after a line break), on `n` fresh sequences per length: where along the chain copying is lost."""
+    from judo.models import load_vlm
+    for d in model_dirs:
+        model, proc = load_vlm(d); model.eval(); tok = proc.tokenizer
+        sep, g, acc = tok("\n", add_special_tokens=False)["input_ids"][0], torch.Generator().manual_seed(seed), []
+        for L in (4, 8, 12):
+            x = torch.randint(tok.vocab_size, (n, L), generator=g)
+            logits = model(input_ids=torch.cat([x, torch.full((n, 1), sep), x], 1)).logits[:, L:-1]
+            acc.append((logits.argmax(-1) == x).float().mean().item())
+        print(f"{d}: copy accuracy at 4 / 8 / 12 tokens {acc[0]:.3f} / {acc[1]:.3f} / {acc[2]:.3f}", flush=True)
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["copy"]: copy_check(sys.argv[2:]); raise SystemExit
+    if sys.argv[1:2] == ["stage1"]:       # `stage1 [--text_first] JUDO-STAGE1 ARGS`: judo-stage1, optionally with the question first
+        args = sys.argv[2:]
+        if "--text_first" in args: args.remove("--text_first"); text_first()
+        from judo.stage1 import stage1_cli
+        sys.argv = ["judo-stage1", *args]; stage1_cli(); raise SystemExit
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("probe")
     sy = sub.add_parser("synth"); sy.add_argument("model_dir"); sy.add_argument("--n", type=int, default=64)
     sy.add_argument("--pad", type=int, default=0, help="this many filler words after the question")
-    sy.add_argument("--answer", default="cell", choices=["cell", "paren"], help="the wording the model was trained on")
+    sy.add_argument("--text_first", action="store_true", help="the question before the images (`text_first`)")
+    sy.add_argument("--swap", default=None, choices=["reference", "blank"], help="show the reference, or a grey image, as the QUERY (`swap_query`)")
+    sy.add_argument("--answer", default="cell", choices=["cell", "paren", "stage1"], help="the wording the model was trained on")
     d = sub.add_parser("dot"); d.add_argument("steps", type=int); d.add_argument("--batch", type=int, default=32)
     d.add_argument("--lr", type=float, default=2e-3); d.add_argument("--rope_theta", type=float, default=None)
     d.add_argument("--kind", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen3_vl"])
     d.add_argument("--num_layers", type=int, default=2); d.add_argument("--vision_depth", type=int, default=2)
     d.add_argument("--hidden_size", type=int, default=128); d.add_argument("--vision_hidden", type=int, default=64)
     d.add_argument("--p_none", type=float, default=0.0, help="share of queries without a dot (answer 'none')")
-    d.add_argument("--answer", default="cell", choices=["cell", "row", "dense", "paren"],
-                   help="name the cell (r2c3), only its row (r2), one digit per cell, row by row (0010 0000 0000 0000), or (2,3) / None")
+    d.add_argument("--answer", default="cell", choices=["cell", "row", "dense", "paren", "stage1"],
+                   help="name the cell (r2c3), only its row (r2), one digit per cell, row by row (0010 0000 0000 0000), (2,3) / None, or JUDO's Stage-1 question and <seg> answer (`stage1_wording`)")
     d.add_argument("--text_steps", type=int, default=0, help="first, this many steps of the task on token stand-ins (`text_pretrain`)")
     d.add_argument("--text_stages", default=None, help="token phases in turn, MARK:STEPS, e.g. 'fixed:400,random:1600' (instead of --text_steps/--mark)")
     d.add_argument("--mark", default="random", choices=["random", "fixed", "mixed"],
@@ -314,10 +446,15 @@ if __name__ == "__main__":
     d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
     d.add_argument("--aux", action="store_true", help="also train a '1'/'0' at each reference slot: does the query's cell differ (`with_cell_flags`)")
     d.add_argument("--vary_prompt", type=int, default=0, help="0 to this many random filler words after each training batch's question (`vary_prompt`)")
+    d.add_argument("--text_first", action="store_true", help="the question before the images (`text_first`; with --answer stage1)")
+    d.add_argument("--rope_split", type=float, default=None, help="divide the RoPE frequencies whose wavelength is over 9 tokens by this (slow, content-only dims next to fast ones)")
+    d.add_argument("--words", default=None, choices=["random"], help="with --answer stage1: category names made of random vocabulary words instead of WORDS")
+    d.add_argument("--seed", type=int, default=0, help="the model's initial weights and every draw of the run")
+    d.add_argument("--keep_copy", type=float, nargs="?", const=1.0, default=0.0, help="every image step also trains one batch of the copy task (`copy_loss`), its loss weighted by this (1 if given alone)")
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
-    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad, a.answer)
+    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad, a.answer, a.text_first, a.swap)
     else: probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
                                          a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages,
-                                         a.text_stages, a.aux, a.vary_prompt)
+                                         a.text_stages, a.aux, a.vary_prompt, a.text_first, a.rope_split, a.words, a.seed, a.keep_copy)
