@@ -1,10 +1,9 @@
 """Where the tiny model's looking fails (issue #16; not JUDO, not used by the demo).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py probe                 # what the random vision tower already shows
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0] [--answer cell|paren|stage1] [--text_first]
+    OMP_NUM_THREADS=1 python benchmarks/bench_look.py synth DIR [--n 64] [--pad 0] [--answer cell|paren|stage1]
         [--swap reference|blank]                                            # a saved model on judo-synth, zero-shot (answer and --aux flags)
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py copy DIR [DIR ...]     # copy accuracy of saved models (`copy_check`)
-    OMP_NUM_THREADS=1 python benchmarks/bench_look.py stage1 [--text_first] JUDO-STAGE1-ARGS  # judo-stage1, the question optionally first
     OMP_NUM_THREADS=1 python benchmarks/bench_look.py dot STEPS [--batch 32] [--lr 2e-3] [--rope_theta 1e6]
         [--kind qwen2_5_vl|qwen3_vl] [--num_layers 2] [--vision_depth 2] [--hidden_size 128] [--vision_hidden 64]
         [--p_none 0] [--answer cell|row|dense|paren] [--text_steps 0] [--mark random|fixed|mixed] [--text_stages MARK:STEPS,...]
@@ -40,10 +39,11 @@ pairs (textures and layouts, changed regions and odd marks, 0 to several cells) 
 `--copy_steps N` first runs judo.tiny's copy pre-training (as the demo's build does); `--save DIR` writes the model
 folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the results).
 `--answer stage1` asks JUDO's own Stage-1 question and trains its `<seg>` answer (`stage1_wording`); `--text_first`
-puts the question before the images, and `--save` then writes a chat template that does so for every judo stage
-(`text_first_template`); `--rope_split F` slows the RoPE frequencies with a wavelength over 9 tokens by F (content-only
-dims next to fast ones); `synth --swap` shows the reference or a grey image as the query (`swap_query`); `stage1` runs
-`judo-stage1` in this process, with `--text_first` if asked (section 7 of the results).
+puts the question before the images through the chat template, which `--save` writes into the model folder, so
+every judo stage and `synth` ask that way too (`text_first_template`); `--rope_split F` slows the RoPE frequencies with
+a wavelength over 9 tokens by F (content-only dims next to fast ones); `--keep_copy W` adds the copy task to every
+step (`copy_loss`); `synth --swap` shows the reference or a grey image as the query (`swap_query`); `copy` scores saved
+models on the copy task (`copy_check`) (section 7 of the results).
 Results: benchmarks/results/look.md."""
 import argparse, math, re, sys, time
 from pathlib import Path
@@ -230,7 +230,7 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if answer == "paren": paren_wording()
     if text_first_:
         if answer != "stage1": raise SystemExit("--text_first needs --answer stage1")
-        text_first()
+        proc.chat_template = text_first_template(proc.chat_template)
     if answer == "stage1": stage1_wording(words or WORDS, seed=seed)
     if kind != "qwen2_5_vl":                               # the Batcher's prompt holds 16 image tokens per image
         bv.S = S
@@ -263,27 +263,17 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
     if save:
         from transformers import GenerationConfig
         model.generation_config = GenerationConfig.from_pretrained(path)   # the tiny build's (end tokens, greedy)
-        if LAYOUT[0] == "text_first": proc.chat_template = text_first_template(proc.chat_template)  # every judo stage asks this way too
         model.save_pretrained(save); proc.save_pretrained(save); print("saved", save, flush=True)
 
 
 WORDS = ("leather", "cable", "sheet", "carpet", "grid", "screw bag", "texture", "metal plate", "wood panel")  # none of judo-synth's
 
-LAYOUT = ["images_first"]
-
-def text_first():
-    """`--text_first`: the user turn holds the question first, then the two images (the paper's turn: images, then the
-    question), so the answer sits at one fixed distance after the images whatever the question's length. Applies to
-    `stage1_wording` and, by patching `judo.pairing._user`, to every judo conversation built in this process."""
-    import judo.pairing as jp
-    orig = jp._user
-    jp._user = lambda *content: orig(*sorted(content, key=lambda part: part.get("type") != "text"))   # stable: images keep their order
-    LAYOUT[0] = "text_first"
-
 def text_first_template(template: str) -> str:
-    """The tiny chat template (`judo.tiny.QWEN_CHAT_TEMPLATE`) rewritten to render a turn's text parts first, then its
-    images in their order: what `--save` writes with `--text_first`, so that `judo-pipeline --model_name_or_path DIR`
-    runs every stage and evaluation with the question before the images (section 7d of the results)."""
+    """`--text_first`: the tiny chat template (`judo.tiny.QWEN_CHAT_TEMPLATE`) rewritten to render a turn's text parts
+    first, then its images in their order (the paper's turn: images, then the question), so the answer sits at one
+    fixed distance after the images whatever the question's length. The processor gets it for the pre-training, and
+    `--save` writes it into the model folder, so that `judo-stage1`, `judo-pipeline --model_name_or_path DIR` and
+    `synth DIR` ask every question that way (section 7 of the results)."""
     vision = "content['type'] == 'image' or 'image' in content or 'image_url' in content or content['type'] == 'video' or 'video' in content"
     head, text = "{% else %}{% for content in message['content'] %}", "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
     if template.count(head) != 1 or template.count(text) != 1: raise ValueError("not the tiny build's chat template")
@@ -307,8 +297,8 @@ def stage1_wording(words=WORDS, seed=0):
     g, orig_batch, orig_eval, on, cache = np.random.default_rng(seed), bv.Batcher.batch, bv.evaluate, [True], {}
     def prompt_ids(self, word):
         if word not in cache:
-            parts = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": STAGE1_PROMPT.format(category=word, n=bv.N)}]
-            msgs = [{"role": "user", "content": parts[2:] + parts[:2] if LAYOUT[0] == "text_first" else parts}]
+            msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "image"},
+                     {"type": "text", "text": STAGE1_PROMPT.format(category=word, n=bv.N)}]}]
             text = self.proc.apply_chat_template(msgs, add_generation_prompt=True)
             cache[word] = self.tok(text.replace("<|image_pad|>", "<|image_pad|>" * (bv.S // 14 // 2) ** 2), add_special_tokens=False)["input_ids"]
         return cache[word]
@@ -328,13 +318,17 @@ def stage1_wording(words=WORDS, seed=0):
     bv.answer_text, bv.parse_answer, bv.Batcher.batch, bv.evaluate = answer_text, parse_answer, batch, evaluate
 
 
+def copy_logits(model, tok, x):
+    "`judo.tiny.copy_pretrain`'s task on the token rows `x`: the logits at the positions that predict their repeat."
+    sep = tok("\n", add_special_tokens=False)["input_ids"][0]
+    return model(input_ids=torch.cat([x, torch.full((len(x), 1), sep), x], 1)).logits[:, x.shape[1]:-1]
+
 def copy_loss(tok, seed=0, bs=16, max_len=12):
-    "The loss of one batch of `judo.tiny.copy_pretrain`'s task (repeat 4-`max_len` random tokens after a line break)."
-    g, sep = torch.Generator().manual_seed(seed + 7), tok("\n", add_special_tokens=False)["input_ids"][0]
+    "The loss of one fresh batch of the copy task (repeat 4-`max_len` random tokens after a line break), per call."
+    g = torch.Generator().manual_seed(seed + 7)
     def loss(model):
         n = int(torch.randint(4, max_len + 1, (1,), generator=g)); x = torch.randint(tok.vocab_size, (bs, n), generator=g)
-        logits = model(input_ids=torch.cat([x, torch.full((bs, 1), sep), x], 1)).logits[:, n:-1]
-        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten())
+        return torch.nn.functional.cross_entropy(copy_logits(model, tok, x).flatten(0, 1), x.flatten())
     return loss
 
 
@@ -344,7 +338,6 @@ def paren_wording():
     bv.parse_answer = lambda t: {(int(m[0]), int(m[1])) for m in re.findall(r"\((\d),(\d)\)", t)}
 
 
-@torch.no_grad()
 def swap_query(how):
     """`synth --swap reference|blank`: every judo Stage-1 pair built in this process shows, as its QUERY, the reference
     itself or a mid-grey image, while the true cells stay the query's: a model that reads the images loses its score."""
@@ -355,7 +348,8 @@ def swap_query(how):
         return msgs, [ref if how == "reference" else Image.new("RGB", q.size, (128, 128, 128)), ref]
     js.stage1_messages = messages
 
-def synth(model_dir, n=64, pad=0, answer="cell", text_first_=False, swap=None):
+@torch.no_grad()
+def synth(model_dir, n=64, pad=0, answer="cell", swap=None):
     """Zero-shot on judo-synth: the held-out pairs of the demo's data asked in this script's wording (query, reference,
     "which cells ... differ"; answer "r2c3 ..." / "none"), scored against the true 4x4 cells of `judo.stage1`'s rows:
     does a skill learned on dots reach judo-synth's defects before any Stage 1?"""
@@ -363,7 +357,6 @@ def synth(model_dir, n=64, pad=0, answer="cell", text_first_=False, swap=None):
     from judo.models import load_vlm
     from judo.stage1 import Stage1Args, build_stage1_rows, evaluate_segmentation, seg_metrics, stage1_data
     model, proc = load_vlm(model_dir); model.eval()
-    if text_first_: text_first()
     if swap: swap_query(swap)
     a = Stage1Args(data="synth?n_per_category=160&size=112&grid=4&seed=0&test_frac=0.15", eval_samples=n)
     _, held, root, size, grid = stage1_data(a)
@@ -408,26 +401,19 @@ def copy_check(model_dirs, n=256, seed=123):
     from judo.models import load_vlm
     for d in model_dirs:
         model, proc = load_vlm(d); model.eval(); tok = proc.tokenizer
-        sep, g, acc = tok("\n", add_special_tokens=False)["input_ids"][0], torch.Generator().manual_seed(seed), []
+        g, acc = torch.Generator().manual_seed(seed), []
         for L in (4, 8, 12):
             x = torch.randint(tok.vocab_size, (n, L), generator=g)
-            logits = model(input_ids=torch.cat([x, torch.full((n, 1), sep), x], 1)).logits[:, L:-1]
-            acc.append((logits.argmax(-1) == x).float().mean().item())
+            acc.append((copy_logits(model, tok, x).argmax(-1) == x).float().mean().item())
         print(f"{d}: copy accuracy at 4 / 8 / 12 tokens {acc[0]:.3f} / {acc[1]:.3f} / {acc[2]:.3f}", flush=True)
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["copy"]: copy_check(sys.argv[2:]); raise SystemExit
-    if sys.argv[1:2] == ["stage1"]:       # `stage1 [--text_first] JUDO-STAGE1 ARGS`: judo-stage1, optionally with the question first
-        args = sys.argv[2:]
-        if "--text_first" in args: args.remove("--text_first"); text_first()
-        from judo.stage1 import stage1_cli
-        sys.argv = ["judo-stage1", *args]; stage1_cli(); raise SystemExit
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("probe")
     sy = sub.add_parser("synth"); sy.add_argument("model_dir"); sy.add_argument("--n", type=int, default=64)
     sy.add_argument("--pad", type=int, default=0, help="this many filler words after the question")
-    sy.add_argument("--text_first", action="store_true", help="the question before the images (`text_first`)")
     sy.add_argument("--swap", default=None, choices=["reference", "blank"], help="show the reference, or a grey image, as the QUERY (`swap_query`)")
     sy.add_argument("--answer", default="cell", choices=["cell", "paren", "stage1"], help="the wording the model was trained on")
     d = sub.add_parser("dot"); d.add_argument("steps", type=int); d.add_argument("--batch", type=int, default=32)
@@ -446,7 +432,7 @@ if __name__ == "__main__":
     d.add_argument("--stages", default=None, help="graded looks before the STEPS of --look, e.g. 'white:200,bw:300'")
     d.add_argument("--aux", action="store_true", help="also train a '1'/'0' at each reference slot: does the query's cell differ (`with_cell_flags`)")
     d.add_argument("--vary_prompt", type=int, default=0, help="0 to this many random filler words after each training batch's question (`vary_prompt`)")
-    d.add_argument("--text_first", action="store_true", help="the question before the images (`text_first`; with --answer stage1)")
+    d.add_argument("--text_first", action="store_true", help="the question before the images (`text_first_template`; with --answer stage1)")
     d.add_argument("--rope_split", type=float, default=None, help="divide the RoPE frequencies whose wavelength is over 9 tokens by this (slow, content-only dims next to fast ones)")
     d.add_argument("--words", default=None, choices=["random"], help="with --answer stage1: category names made of random vocabulary words instead of WORDS")
     d.add_argument("--seed", type=int, default=0, help="the model's initial weights and every draw of the run")
@@ -454,7 +440,7 @@ if __name__ == "__main__":
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)
-    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad, a.answer, a.text_first, a.swap)
+    if a.cmd == "synth": synth(a.model_dir, a.n, a.pad, a.answer, a.swap)
     else: probe() if a.cmd == "probe" else dot(a.steps, a.batch, a.lr, a.rope_theta, a.kind, a.num_layers, a.vision_depth, a.hidden_size,
                                          a.vision_hidden, a.p_none, a.answer, a.text_steps, a.mark, a.look, a.copy_steps, a.save, a.stages,
                                          a.text_stages, a.aux, a.vary_prompt, a.text_first, a.rope_split, a.words, a.seed, a.keep_copy)
