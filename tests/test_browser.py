@@ -20,7 +20,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
 CELLS = [
@@ -142,9 +142,12 @@ def check_reward_explorer_typing_changes_picture(page):
     def table() -> str:                                      # re-read: every update replaces the table element
         try: return cell.find_element(By.CSS_SELECTOR, ".widget-html-content table").text
         except (StaleElementReferenceException, NoSuchElementException): return ""
-    WebDriverWait(page, 60, poll_frequency=0.5).until(lambda d: "accuracy 0.0000" in table() and "format 0.0000" in table())
+    # every keystroke re-scores, and a half-typed reply scores 0 on all five too: wait for the whole reply's scores
+    # ((9,9) misses the true (5,6): seg_f1 = 0.2 + 0.8 * F1 0), so that no intermediate table is read as the last one
+    final = ("accuracy 0.0000", "format 0.0000", "seg_f1 0.2000")
+    try: WebDriverWait(page, 60, poll_frequency=0.5).until(lambda d: all(line in table() for line in final))
+    except TimeoutException: raise AssertionError(f"the explorer never scored the typed reply as {final}: {table()!r}")
     assert _changes(page, 2, before), "typing in the explorer did not change its picture"
-    assert "seg_f1 0.2000" in table()                          # (9,9) misses the true (5,6): 0.2 + 0.8 * F1 0
 
 def test_widgets_in_a_real_browser(tmp_path):
     "One JupyterLab and one browser for the three checks (so pytest-xdist cannot start two)."
