@@ -32,6 +32,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['judo', 'judo.*']),
     include_package_data = True,
+    package_data = {'judo': ['assets/*']},   # the look model's shipped weights (judo.look)
     install_requires = requirements,
     extras_require={'dev': dev_requirements,
                     'gpu': ['deepspeed', 'flash-attn', 'vllm', 'bitsandbytes']},

@@ -54,6 +54,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visual_pretrain as bv                         # Batcher, pretrain, evaluate, make_pair, the answer wording
+from judo.look import _mark_mask, text_first_template     # the look pre-training as the package ships it (notebook 06a)
 
 FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
 PROC_PAIR = bv.make_pair                                   # bench_visual_pretrain's procedural pairs (a stage of `--stages`)
@@ -64,18 +65,6 @@ PROC_PAIR = bv.make_pair                                   # bench_visual_pretra
 # opposite colour, near-black or near-white
 LOOKS = ("opposite", "white", "bw", "tex", "marks")
 
-
-def _mark_mask(rng, S, r, c, cs):
-    "A disc or a thin line inside cell (r, c): the bool mask."
-    yy, xx = np.mgrid[0:S, 0:S]
-    if rng.random() < 0.5:                                   # disc
-        rad = rng.uniform(4, 8); cy, cx = r * cs + rng.uniform(rad + 1, cs - rad - 1), c * cs + rng.uniform(rad + 1, cs - rad - 1)
-        return (yy - cy) ** 2 + (xx - cx) ** 2 <= rad ** 2
-    a = rng.uniform(0, np.pi); L = rng.uniform(12, 20); half = np.array([np.sin(a), np.cos(a)]) * L / 2
-    lo, hi = np.abs(half) + 2, cs - np.abs(half) - 2         # keep the whole line inside the cell
-    cy, cx = r * cs + rng.uniform(lo[0], hi[0]), c * cs + rng.uniform(lo[1], hi[1])
-    t = np.clip(((yy - cy) * half[0] + (xx - cx) * half[1]) / (half @ half), -1, 1)
-    return np.hypot(yy - (cy + t * half[0]), xx - (cx + t * half[1])) <= rng.uniform(1.0, 1.6)
 
 def dot_pair(rng, S=112, N=4, p_none=0.0, look="opposite"):
     """A plain background (`look` 'tex' / 'marks': one of bench_visual_pretrain's textures; the reference is the same
@@ -267,18 +256,6 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
 
 
 WORDS = ("leather", "cable", "sheet", "carpet", "grid", "screw bag", "texture", "metal plate", "wood panel")  # none of judo-synth's
-
-def text_first_template(template: str) -> str:
-    """`--text_first`: the tiny chat template (`judo.tiny.QWEN_CHAT_TEMPLATE`) rewritten to render a turn's text parts
-    first, then its images in their order (the paper's turn: images, then the question), so the answer sits at one
-    fixed distance after the images whatever the question's length. The processor gets it for the pre-training, and
-    `--save` writes it into the model folder, so that `judo-stage1`, `judo-pipeline --model_name_or_path DIR` and
-    `synth DIR` ask every question that way (section 7 of the results)."""
-    vision = "content['type'] == 'image' or 'image' in content or 'image_url' in content or content['type'] == 'video' or 'video' in content"
-    head, text = "{% else %}{% for content in message['content'] %}", "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
-    if template.count(head) != 1 or template.count(text) != 1: raise ValueError("not the tiny build's chat template")
-    texts = "{% for content in message['content'] %}{% if not (" + vision + ") and 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}"
-    return template.replace(head, "{% else %}" + texts + "{% for content in message['content'] %}").replace(text, "{% endif %}")
 
 def stage1_wording(words=WORDS, seed=0):
     """`--answer stage1`: JUDO's Stage-1 question (`STAGE1_PROMPT`, its category a word drawn per training batch from

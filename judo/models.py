@@ -67,11 +67,14 @@ def _offline() -> bool: return os.environ.get("HF_HUB_OFFLINE", "0").lower() in 
 def resolve_model(name_or_path: str | Path, # local folder or hub id
                   trust_remote_code: bool = False # see `check_model_folder`
                  ) -> str | Path:
-    "A checked local folder for a path, a cached hub id offline, an online hub id unchanged; 'tiny[:kind]' / 'tiny-warm' / 'real-shape[:kind]': stand-ins built here."
+    "A checked local folder for a path, a cached hub id offline, an online hub id unchanged; 'tiny[:kind]' / 'tiny-warm' / 'tiny-look' / 'real-shape[:kind]': stand-ins built here."
     # 'tiny' / 'tiny:<kind>' is the CPU demo's stand-in (judo.tiny): the one place a name turns into the tiny model
     if str(name_or_path) == "tiny-warm":      # the tiny model taught the answer layout (judo.coldstart, notebook 12)
         from judo.coldstart import warm_start_default
         return warm_start_default()
+    if str(name_or_path) == "tiny-look":      # the tiny Qwen3-VL with a look pre-training, shipped weights (judo.look, notebook 06a)
+        from judo.look import tiny_look_dir
+        return tiny_look_dir()
     if str(name_or_path) == "tiny" or str(name_or_path).startswith("tiny:"):
         from judo.tiny import build_tiny_vlm
         return build_tiny_vlm(kind=str(name_or_path).partition(":")[2] or "qwen2_5_vl")

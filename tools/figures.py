@@ -12,7 +12,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = ROOT / "_build/executed"
 # notebooks whose figures are saved; a notebook joins by being listed here and running `make figures`
-FIGURE_NOTEBOOKS = ["00_core", "01_grid", "02_data", "04_pairing", "05_models", "07_stage2", "08_rewards", "11_inspect", "14_report"]
+FIGURE_NOTEBOOKS = ["00_core", "01_grid", "02_data", "04_pairing", "05_models", "06a_look", "07_stage2", "08_rewards", "11_inspect", "14_report"]
 
 def png_outputs(cell) -> list:
     "The cell's PNG outputs as `display_data` dicts holding only image/png (+ text/plain)."
