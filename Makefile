@@ -16,7 +16,7 @@ $(VENV)/.installed: settings.ini setup.py
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-demo: setup            ## the main job on its built-in default
+demo: setup            ## the main job on its built-in default (recipes/tiny-look)
 	$(BIN)/judo-pipeline
 
 test: setup check nbtest pytest site   ## the whole suite: sync check, notebooks, pytest (incl. the browser test), docs site

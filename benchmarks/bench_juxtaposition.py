@@ -7,6 +7,10 @@ Run (11 min on the shared 2-core dev machine at the defaults, 600 steps x batch 
 at most 2 training processes at a time, 1 torch thread each):
     PYTHONPATH=. .venv/bin/python benchmarks/bench_juxtaposition.py --steps 600 --batch 4 --seeds 0,1
 writes benchmarks/results/juxtaposition.md and benchmarks/results/juxtaposition.json (raw numbers + every reply).
+From the model that looks (issue #16; `--model tiny-look`, the shipped look-pretrained tiny Qwen3-VL of judo.look, one
+checkpoint for every seed, the seed sets the data order), at the tiny-look recipe's Stage 1 (60 x 8, lr 5e-4):
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_juxtaposition.py --model tiny-look --steps 60 --batch 8 --lr 5e-4 \
+        --seeds 0,1,2 --name juxtaposition_look
 
 Training goes through `judo.stage1.main` (Stage1Args + trl.SFTConfig); scoring through `judo.stage1.evaluate_segmentation`
 on the saved model. What judo.stage1 lacks and this script adds: the split of `evaluate_segmentation`'s predictions
@@ -28,7 +32,7 @@ ARMS = ("juxtaposed", "query_only")
 
 
 # ---------------------------------------------------------------- one training run (a subprocess)
-def train_and_eval(arm: str, seed: int, steps: int, out: Path, batch: int, lr: float) -> dict:
+def train_and_eval(arm: str, seed: int, steps: int, out: Path, batch: int, lr: float, model: str = "tiny") -> dict:
     "Stage 1 via judo.stage1.main, then evaluate_segmentation on the whole test split; returns the raw record."
     import torch
     torch.set_num_threads(1)
@@ -41,7 +45,8 @@ def train_and_eval(arm: str, seed: int, steps: int, out: Path, batch: int, lr: f
     hf_logging.set_verbosity_error()
     root = synth_dataset(**DATA)
     qo = arm == "query_only"
-    args = Stage1Args(model_name_or_path=str(build_tiny_vlm(seed=seed)), data=str(root), query_only=qo, eval_samples=0)
+    base = str(build_tiny_vlm(seed=seed)) if model == "tiny" else model      # 'tiny-look': one shipped checkpoint
+    args = Stage1Args(model_name_or_path=base, data=str(root), query_only=qo, eval_samples=0)
     sft = SFTConfig(output_dir=str(out), use_cpu=True, bf16=False, gradient_checkpointing=False, max_steps=steps,
                     learning_rate=lr, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 20),
                     per_device_train_batch_size=batch, max_length=None, logging_steps=max(1, steps // 20),
@@ -85,10 +90,12 @@ def per_visibility(predictions: list, samples: list, n: int) -> dict:
 
 
 # ---------------------------------------------------------------- orchestration
+MODEL = "tiny"   # --model
+
 def launch(arm, seed, steps, out, batch, lr):
     "Start one run as a subprocess (1 thread); it writes out/record.json."
     cmd = [sys.executable, __file__, "--worker", arm, "--seed", str(seed), "--steps", str(steps), "--out", str(out),
-           "--batch", str(batch), "--lr", str(lr)]
+           "--batch", str(batch), "--lr", str(lr), "--model", MODEL]
     log = open(out.with_suffix(".log"), "w")
     return subprocess.Popen(cmd, env={**os.environ, **ENV, "PYTHONPATH": str(HERE.parent)}, stdout=log, stderr=subprocess.STDOUT)
 
@@ -132,7 +139,7 @@ def table(records: list, setting: str) -> list[str]:
     return [f"**{setting}**", "", *lines, ""]
 
 
-def orchestrate(steps: int, seeds: list, batch: int, lr: float, work: Path):
+def orchestrate(steps: int, seeds: list, batch: int, lr: float, work: Path, name: str = "juxtaposition"):
     from judo.stage1 import data_geometry
     from judo.synth import read_synth, synth_dataset
     t_start = time.perf_counter()
@@ -157,13 +164,13 @@ def orchestrate(steps: int, seeds: list, batch: int, lr: float, work: Path):
     eq_steps = [r for r in recs if r["setting"] == "equal_steps"]
     eq_time = [r for r in recs if r["arm"] == "juxtaposed"] + [r for r in recs if r["setting"] == "equal_time"]
     total = time.perf_counter() - t_start
-    meta = dict(data=DATA, data_root=str(root), test_counts=counts, image_size=size, grid_size=n, steps=steps, seeds=seeds,
+    meta = dict(model=MODEL, data=DATA, data_root=str(root), test_counts=counts, image_size=size, grid_size=n, steps=steps, seeds=seeds,
                 batch=batch, lr=lr, wall_seconds=round(total, 1), machine=machine(),
                 command=" ".join(["PYTHONPATH=. .venv/bin/python", "benchmarks/bench_juxtaposition.py", *sys.argv[1:]]))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "juxtaposition.json").write_text(json.dumps(dict(meta=meta, records=recs), indent=1, default=str))
-    md = report(meta, eq_steps, eq_time, recs)
-    (RESULTS / "juxtaposition.md").write_text(md)
+    (RESULTS / f"{name}.json").write_text(json.dumps(dict(meta=meta, records=recs), indent=1, default=str))
+    md = report(meta, eq_steps, eq_time, recs, name)
+    (RESULTS / f"{name}.md").write_text(md)
     print(md)
 
 
@@ -175,9 +182,9 @@ def machine() -> str:
             f"transformers {transformers.__version__}, trl {trl.__version__}; 1 torch thread per process, 2 processes at a time")
 
 
-def report(meta, eq_steps, eq_time, recs) -> str:
+def report(meta, eq_steps, eq_time, recs, name="juxtaposition") -> str:
     c = meta["test_counts"]
-    out = ["# Juxtaposed vs query-only Stage 1 (tiny model, judo-synth)", "",
+    out = [f"# Juxtaposed vs query-only Stage 1 ({meta.get('model', 'tiny')} model, judo-synth)", "",
            f"Command: `{meta['command']}` — {meta['wall_seconds'] / 60:.1f} min wall in all.", "",
            f"Machine: {meta['machine']}.", "",
            f"Data: `make_synth({', '.join(f'{k}={v!r}' for k, v in meta['data'].items())})` ({meta['image_size']} px, "
@@ -185,9 +192,13 @@ def report(meta, eq_steps, eq_time, recs) -> str:
            f"(washer scratch/crack/broken, pill_box missing), {c.get('comparison_only', 0)} comparison-only defects "
            f"(pill_box wrong_color/swapped), {c.get('normal', 0)} normals. Juxtaposed: query + item-matched reference "
            f"(`reference='auto'` = judo-synth's own reference); query-only: `Stage1Args(query_only=True)`, same rows without the reference.", "",
-           f"Model: tiny Qwen2.5-VL (`build_tiny_vlm(seed=s)`: weights and tokenizer from the seed), full fine-tuning through "
-           f"`judo.stage1.main`, batch {meta['batch']}, AdamW lr {meta['lr']}, cosine, 5% warm-up, seeds {meta['seeds']} "
-           f"(the seed sets init, tokenizer and data order; both arms of a seed share them). Budget: {meta['steps']} steps "
+           (f"Model: tiny Qwen2.5-VL (`build_tiny_vlm(seed=s)`: weights and tokenizer from the seed), full fine-tuning through "
+            f"`judo.stage1.main`, batch {meta['batch']}, AdamW lr {meta['lr']}, cosine, 5% warm-up, seeds {meta['seeds']} "
+            f"(the seed sets init, tokenizer and data order; both arms of a seed share them). " if meta.get("model", "tiny") == "tiny" else
+            f"Model: `{meta['model']}` (one checkpoint for every seed: the look-pretrained tiny Qwen3-VL of `judo.look`, its chat "
+            f"template asking the question before the images), full fine-tuning through `judo.stage1.main`, batch {meta['batch']}, "
+            f"AdamW lr {meta['lr']}, cosine, 5% warm-up, seeds {meta['seeds']} (the seed sets the data order; both arms of a seed "
+            f"share it). ") + f"Budget: {meta['steps']} steps "
            f"for the equal-steps comparison; for equal wall time, query-only runs "
            f"round(steps x juxtaposed seconds / query-only seconds) steps, the speed ratio measured on the two equal-steps "
            f"runs of that seed, which ran side by side.", "",
@@ -207,7 +218,7 @@ def report(meta, eq_steps, eq_time, recs) -> str:
                    f"{r['losses'][-1] if r['losses'] else float('nan'):.3f} | {s['visible']['detection_accuracy']:.3f} | "
                    f"{s['comparison_only']['detection_accuracy']:.3f} | {s['visible']['f1']:.3f} | "
                    f"{s['comparison_only']['f1']:.3f} | {s['normal']['specificity']:.3f} |")
-    out += ["", "Raw numbers (losses, every reply): `benchmarks/results/juxtaposition.json`.", "", "## Reading", "", "_(written by hand after each run)_", ""]
+    out += ["", f"Raw numbers (losses, every reply): `benchmarks/results/{name}.json`.", "", "## Reading", "", "_(written by hand after each run)_", ""]
     return "\n".join(out)
 
 
@@ -221,9 +232,11 @@ if __name__ == "__main__":
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--work", type=Path, default=Path("/tmp/judo_bench_juxtaposition"))
-    a = ap.parse_args()
+    ap.add_argument("--model", default="tiny", choices=["tiny", "tiny-look"], help="the start model (tiny: random weights per seed)")
+    ap.add_argument("--name", default="juxtaposition", help="results file stem in benchmarks/results/")
+    a = ap.parse_args(); MODEL = a.model
     if a.worker:
-        rec = train_and_eval(a.worker, a.seed, a.steps, a.out, a.batch, a.lr)
+        rec = train_and_eval(a.worker, a.seed, a.steps, a.out, a.batch, a.lr, a.model)
         (a.out / "record.json").write_text(json.dumps(rec, default=str))
     else:
-        orchestrate(a.steps, [int(s) for s in a.seeds.split(",")], a.batch, a.lr, a.work)
+        orchestrate(a.steps, [int(s) for s in a.seeds.split(",")], a.batch, a.lr, a.work, a.name)

@@ -428,7 +428,7 @@ def _timings(out: Path, update: dict | None = None) -> dict:
     return t
 
 # %% ../nbs/15_pipeline.ipynb #9ed9fc2e
-def run_pipeline(recipe: str = "tiny",     # recipe name under recipes/ or a folder holding pipeline.yaml
+def run_pipeline(recipe: str = "tiny-look", # recipe name under recipes/ or a folder holding pipeline.yaml
                  out: str = None,          # run folder (default runs/<recipe>-s<seed>)
                  seed: int = None,         # override the recipe's seed
                  data: str = None,         # override the data root ('synth' or an MMAD-format folder)
@@ -486,7 +486,7 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
 
 # %% ../nbs/15_pipeline.ipynb #a066a204
 def pipeline_cli():
-    "`judo-pipeline [--recipe tiny|lora|paper|DIR] [--dry-run] ...` (see `run_pipeline`); `judo-pipeline coldstart ...` runs that stage; `judo-pipeline prepare FOLDER OUT ...` runs `prepare_folder`."
+    "`judo-pipeline [--recipe tiny-look|tiny|lora|paper|DIR] [--dry-run] ...` (see `run_pipeline`); `judo-pipeline coldstart ...` runs that stage; `judo-pipeline prepare FOLDER OUT ...` runs `prepare_folder`."
     from judo.coldstart import coldstart_cli
     from judo.prepare import prepare_folder
     argv = sys.argv[1:]

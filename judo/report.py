@@ -207,6 +207,9 @@ def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec
     return "\n".join([
         f"# judo pipeline report: recipe `{recipe_dir.name}`, seed {cfg.seed}", "",
         f"- model: `{cfg.model_name_or_path}`" + (f" (tiny Qwen2.5-VL, {cfg.tiny_model or 'default size'}, {_tiny_init(cfg)}, seed {cfg.seed})" if cfg.model_name_or_path == "tiny" else ""),
+        *(["- `tiny-look` is the tiny Qwen3-VL with a look pre-training on procedural marks (not judo-synth), shipped weights "
+           "(`judo.look`, notebook 06a): the CPU stand-in for the grounding a pretrained VLM brings; its chat template asks "
+           "every question before the images"] if cfg.model_name_or_path == "tiny-look" else []),
         f"- data: `{root}`" + (f" (judo-synth {cfg.synth})" if cfg.data == "synth" else ""),
         f"- held-out evaluation: {n_questions} questions from `{Path(questions).name}` (never trained on), "
         f"{ec.image_size}px images, {ec.grid_size}x{ec.grid_size} grid, `{ec.templates}` template, options shuffled: {ec.shuffle_options}, "
