@@ -42,7 +42,7 @@ folder at the end, for `judo-stage1 --model_name_or_path DIR` (section 5 of the 
 puts the question before the images through the chat template, which `--save` writes into the model folder, so
 every judo stage and `synth` ask that way too (`text_first_template`); `--rope_split F` slows the RoPE frequencies with
 a wavelength over 9 tokens by F (content-only dims next to fast ones); `--keep_copy W` adds the copy task to every
-step (`copy_loss`); `synth --swap` shows the reference or a grey image as the query (`swap_query`); `copy` scores saved
+step (`judo.look.copy_task_loss`); `synth --swap` shows the reference or a grey image as the query (`swap_query`); `copy` scores saved
 models on the copy task (`copy_check`) (section 7 of the results).
 Results: benchmarks/results/look.md."""
 import argparse, math, re, sys, time
@@ -54,7 +54,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_visual_pretrain as bv                         # Batcher, pretrain, evaluate, make_pair, the answer wording
-from judo.look import _mark_mask, text_first_template     # the look pre-training as the package ships it (notebook 06a)
+from judo.look import copy_task_loss, mark_pair, text_first_template   # the look pre-training as the package ships it (nb 06a)
+from judo.tiny import copy_logits                          # the copy task (notebook 05a)
 
 FLOOR = 2 * math.log(4) / 5                                # format known, cell unknown: nats per answer token
 PROC_PAIR = bv.make_pair                                   # bench_visual_pretrain's procedural pairs (a stage of `--stages`)
@@ -69,16 +70,14 @@ LOOKS = ("opposite", "white", "bw", "tex", "marks")
 def dot_pair(rng, S=112, N=4, p_none=0.0, look="opposite"):
     """A plain background (`look` 'tex' / 'marks': one of bench_visual_pretrain's textures; the reference is the same
     image), the query with one square ('marks': or a disc or line) inside one cell (none with prob. `p_none`) in the
-    colour `look` names (see `LOOKS`); the changed cells."""
-    bg = rng.uniform(*{"opposite": (40, 200), "white": (20, 120), "bw": (60, 190), "tex": (40, 200), "marks": (40, 200)}[look], 3)
-    ref = bv.texture(rng, bg, bv.texture_params(rng)).astype(float) if look in ("tex", "marks") else np.ones((S, S, 3)) * bg
+    colour `look` names (see `LOOKS`); the changed cells. 'opposite' and 'marks' are `judo.look.mark_pair`'s."""
+    if look in ("opposite", "marks"): return mark_pair(rng, S, N, p_none, look)
+    bg = rng.uniform(*{"white": (20, 120), "bw": (60, 190), "tex": (40, 200)}[look], 3)
+    ref = bv.texture(rng, bg, bv.texture_params(rng)).astype(float) if look == "tex" else np.ones((S, S, 3)) * bg
     if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
     q = ref.copy(); r, c = rng.integers(0, N, 2); cs = S // N
-    if look == "marks" and rng.random() < 2 / 3:
-        q[_mark_mask(rng, S, r, c, cs)] = [255 - bg, np.full(3, 24.0), np.full(3, 235.0)][int(rng.integers(3))]
-        return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
     y0, x0 = r * cs + rng.integers(2, cs // 2), c * cs + rng.integers(2, cs // 2); w = rng.integers(8, cs // 2)
-    q[y0:y0 + w, x0:x0 + w] = 255 - bg if look in ("opposite", "tex", "marks") else 255 if look == "white" or rng.random() < 0.5 else 0
+    q[y0:y0 + w, x0:x0 + w] = 255 - bg if look == "tex" else 255 if look == "white" or rng.random() < 0.5 else 0
     return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1)]
 
 
@@ -236,7 +235,7 @@ def dot(steps, batch, lr, rope_theta, kind, num_layers, vision_depth, hidden_siz
         if st: text_pretrain(model, proc, int(st.split(":")[1]), bs=batch, lr=lr, mark=st.split(":")[0], aux=aux)
     kw = dict(loss_of=lambda model, b, ans: model(**with_cell_flags(b, ans, proc)).loss) if aux else {}
     if keep_copy:   # `--keep_copy`: every step also trains the copy pre-training's task, so the look does not wipe it
-        look_loss, cl = kw.get("loss_of", lambda model, b, ans: model(**b).loss), copy_loss(proc.tokenizer, seed)
+        look_loss, cl = kw.get("loss_of", lambda model, b, ans: model(**b).loss), copy_task_loss(proc.tokenizer, seed)
         kw["loss_of"] = lambda model, b, ans: look_loss(model, b, ans) + keep_copy * cl(model)
     for st in (stages or "").split(","):          # graded looks first, each with its own schedule: 'white:200,bw:300'
         if not st: continue
@@ -294,19 +293,6 @@ def stage1_wording(words=WORDS, seed=0):
         finally: on[0] = True
     bv.answer_text, bv.parse_answer, bv.Batcher.batch, bv.evaluate = answer_text, parse_answer, batch, evaluate
 
-
-def copy_logits(model, tok, x):
-    "`judo.tiny.copy_pretrain`'s task on the token rows `x`: the logits at the positions that predict their repeat."
-    sep = tok("\n", add_special_tokens=False)["input_ids"][0]
-    return model(input_ids=torch.cat([x, torch.full((len(x), 1), sep), x], 1)).logits[:, x.shape[1]:-1]
-
-def copy_loss(tok, seed=0, bs=16, max_len=12):
-    "The loss of one fresh batch of the copy task (repeat 4-`max_len` random tokens after a line break), per call."
-    g = torch.Generator().manual_seed(seed + 7)
-    def loss(model):
-        n = int(torch.randint(4, max_len + 1, (1,), generator=g)); x = torch.randint(tok.vocab_size, (bs, n), generator=g)
-        return torch.nn.functional.cross_entropy(copy_logits(model, tok, x).flatten(0, 1), x.flatten())
-    return loss
 
 
 def paren_wording():
@@ -381,7 +367,7 @@ def copy_check(model_dirs, n=256, seed=123):
         g, acc = torch.Generator().manual_seed(seed), []
         for L in (4, 8, 12):
             x = torch.randint(tok.vocab_size, (n, L), generator=g)
-            acc.append((copy_logits(model, tok, x).argmax(-1) == x).float().mean().item())
+            acc.append((copy_logits(model, x, tok("\n", add_special_tokens=False)["input_ids"][0]).argmax(-1) == x).float().mean().item())
         print(f"{d}: copy accuracy at 4 / 8 / 12 tokens {acc[0]:.3f} / {acc[1]:.3f} / {acc[2]:.3f}", flush=True)
 
 if __name__ == "__main__":
@@ -413,7 +399,7 @@ if __name__ == "__main__":
     d.add_argument("--rope_split", type=float, default=None, help="divide the RoPE frequencies whose wavelength is over 9 tokens by this (slow, content-only dims next to fast ones)")
     d.add_argument("--words", default=None, choices=["random"], help="with --answer stage1: category names made of random vocabulary words instead of WORDS")
     d.add_argument("--seed", type=int, default=0, help="the model's initial weights and every draw of the run")
-    d.add_argument("--keep_copy", type=float, nargs="?", const=1.0, default=0.0, help="every image step also trains one batch of the copy task (`copy_loss`), its loss weighted by this (1 if given alone)")
+    d.add_argument("--keep_copy", type=float, nargs="?", const=1.0, default=0.0, help="every image step also trains one batch of the copy task (`judo.look.copy_task_loss`), its loss weighted by this (1 if given alone)")
     d.add_argument("--copy_steps", type=int, default=0, help="first, this many steps of judo.tiny.copy_pretrain")
     d.add_argument("--save", default=None, help="write the model folder here at the end")
     a = ap.parse_args(); torch.set_num_threads(1)

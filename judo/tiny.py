@@ -20,7 +20,7 @@ from .models import load_vlm
 # %% auto #0
 __all__ = ['QWEN_SPECIAL_TOKENS', 'TINY_CATEGORIES', 'TINY_DEFECTS', 'TINY_PLACES', 'OUTPUT_TAGS', 'QWEN_CHAT_TEMPLATE',
            'TINY_KINDS', 'TINY_BUILD_VERSION', 'synth_texts', 'tiny_corpus', 'train_tokenizer', 'tiny_config',
-           'tiny_processor', 'tiny_model_dir', 'copy_pretrain', 'build_tiny_vlm', 'tiny_vlm']
+           'tiny_processor', 'tiny_model_dir', 'copy_logits', 'copy_pretrain', 'build_tiny_vlm', 'tiny_vlm']
 
 # %% ../nbs/05a_tiny.ipynb #bd319e7f
 QWEN_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
@@ -191,6 +191,13 @@ def tiny_model_dir(spec: dict, corpus: list[str]) -> Path:
     return cache_dir() / "models" / f"{spec['kind']}-{h}"
 
 # %% ../nbs/05a_tiny.ipynb #9f0ede9f
+def copy_logits(model,           # a tiny Qwen-VL
+                x: torch.Tensor, # (B, k) token rows
+                sep: int         # the line break's token id
+               ) -> torch.Tensor:
+    "The copy task: the model reads `x`, a line break, `x` again; the logits at the positions that predict the repeat (B, k, V)."
+    return model(input_ids=torch.cat([x, torch.full((len(x), 1), sep), x], 1)).logits[:, x.shape[1]:-1]
+
 def copy_pretrain(model,            # a tiny Qwen-VL (trained in place, left in eval mode)
                   tokenizer,        # its tokenizer
                   steps: int,       # optimiser steps
@@ -208,8 +215,7 @@ def copy_pretrain(model,            # a tiny Qwen-VL (trained in place, left in 
         for group in opt.param_groups: group["lr"] = lr * min(1.0, step / 50)
         n = int(torch.randint(4, max_len + 1, (1,), generator=g))
         x = torch.randint(vocab, (batch_size, n), generator=g)
-        ids = torch.cat([x, torch.full((batch_size, 1), sep), x], 1)
-        logits = model(input_ids=ids).logits[:, n:-1]            # the positions that predict the repeat
+        logits = copy_logits(model, x, sep)
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x.flatten())
         opt.zero_grad(); loss.backward(); opt.step()
         losses.append(loss.item()); acc = (logits.argmax(-1) == x).float().mean().item()
