@@ -232,9 +232,13 @@ if __name__ == "__main__":
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--work", type=Path, default=Path("/tmp/judo_bench_juxtaposition"))
-    ap.add_argument("--model", default="tiny", choices=["tiny", "tiny-look"], help="the start model (tiny: random weights per seed)")
+    ap.add_argument("--model", default="tiny", help="the start model: tiny (random weights per seed), tiny-look, or a model "
+                    "folder (e.g. bench_look_stage.py's OUT/model)")
     ap.add_argument("--name", default="juxtaposition", help="results file stem in benchmarks/results/")
     a = ap.parse_args(); MODEL = a.model
+    if MODEL not in ("tiny", "tiny-look") and not (Path(MODEL) / "config.json").is_file():
+        ap.error(f"--model {MODEL}: use tiny, tiny-look or a model folder holding config.json")
+    if MODEL not in ("tiny", "tiny-look"): MODEL = a.model = str(Path(MODEL).resolve())
     if a.worker:
         rec = train_and_eval(a.worker, a.seed, a.steps, a.out, a.batch, a.lr, a.model)
         (a.out / "record.json").write_text(json.dumps(rec, default=str))

@@ -21,7 +21,8 @@ __all__ = ['LOOKS', 'LOOK_WORDS', 'LOOK_RECIPE', 'ASSETS', 'SWAPS', 'mark_pair',
            'LookBatcher', 'copy_task_loss', 'look_eval', 'look_pretrain', 'tiny_look_dir', 'ship_look', 'swap_queries']
 
 # %% ../nbs/06a_look.ipynb #d49bbf5f
-LOOKS = ("opposite", "marks", "objects", "mixed")   # the graded looks, easy first ('objects': `_object_pair`; 'mixed': marks or objects, per pair)
+LOOKS = ("opposite", "marks", "objects", "mixed", "spot", "all")   # the graded looks, easy first ('objects': `_object_pair`;
+# 'mixed': marks or objects, per pair; 'spot': `_spot_pair`; 'all': marks, spot or objects, per pair)
 
 def _texture(rng: np.random.Generator, colour: np.ndarray, S: int) -> np.ndarray:
     "An (S, S, 3) background in `colour`: flat, stripes, checks, weave or speckles, with pixel noise."
@@ -62,7 +63,9 @@ def mark_pair(rng: np.random.Generator, # draws everything
     "`(query, reference, cells)`: uint8 (S, S, 3) images and the 1-based (row, col) cells the query changes ([] for none)."
     if look not in LOOKS: raise ValueError(f"look={look!r}: use one of {LOOKS}")
     if look == "mixed": look = ("marks", "objects")[int(rng.integers(2))]
+    if look == "all": look = ("marks", "spot", "objects")[int(rng.integers(3))]
     if look == "objects": return _object_pair(rng, S, n, p_none)
+    if look == "spot": return _spot_pair(rng, S, n, p_none)
     bg = rng.uniform(40, 200, 3)
     ref = _texture(rng, bg, S).astype(float) if look == "marks" else np.ones((S, S, 3)) * bg
     if rng.random() < p_none: return ref.astype(np.uint8), ref.astype(np.uint8), []
@@ -103,6 +106,29 @@ def _object_pair(rng: np.random.Generator, S: int, n: int, p_none: float):
     diff = np.abs(q - ref).sum(-1) > 0
     cells = [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(mask_to_cells(diff, n, COVERAGE_THRESH, fallback=True)))]
     return q.astype(np.uint8), ref.astype(np.uint8), cells
+
+# %% ../nbs/06a_look.ipynb #a8ee728c
+def _spot_pair(rng: np.random.Generator, S: int, n: int, p_none: float):
+    "Marks in both images; the query adds one, loses one or recolours one (or none): spot the difference."
+    bg = rng.uniform(40, 200, 3); cs = S // n
+    base = _texture(rng, bg, S).astype(float) if rng.random() < 0.7 else np.ones((S, S, 3)) * bg
+    colours = [255 - bg, np.full(3, 24.0), np.full(3, 235.0)]
+    k = int(rng.integers(1, 4)); cells = rng.permutation(n * n)[:k + 1]          # k marked cells and a free one
+    marks = [(_mark_mask(rng, S, c // n, c % n, cs), colours[int(rng.integers(3))]) for c in cells[:k]]
+    ref = base.copy()
+    for m, col in marks: ref[m] = col
+    q = ref.copy()
+    if rng.random() >= p_none:
+        kind = int(rng.integers(3))
+        if kind == 0:                                                          # one more mark, in the free cell
+            c = cells[k]; m = _mark_mask(rng, S, c // n, c % n, cs); q[m] = colours[int(rng.integers(3))]   # shape, then colour
+        else:
+            m, col = marks[int(rng.integers(k))]
+            if kind == 1: q[m] = base[m]                                       # a mark gone: only the reference shows it
+            else: q[m] = next(c for c in colours if np.abs(c - col).sum() > 60)   # the same mark in another colour
+    diff = np.abs(q - ref).sum(-1) > 0
+    found = mask_to_cells(diff, n, COVERAGE_THRESH, fallback=True) if diff.any() else np.zeros((n, n), bool)
+    return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(found))]
 
 # %% ../nbs/06a_look.ipynb #9e28f9d6
 def show_mark_pairs(pairs: list, # `(query, reference, cells)` from `mark_pair`
