@@ -1,4 +1,4 @@
-"""A further look stage on the shipped look model (`tiny-look`), then where its look reaches: held-out pairs of every
+"""A further look stage on the shipped look model (`tiny-look`, or --start DIR), then where its look reaches: held-out pairs of every
 look, and judo-synth zero-shot per category (Stage 1's question and scorer). look.md sections 8 and 9.
 
     python benchmarks/bench_look_stage.py --stages all:5000 --lr 1e-3 --out runs/look_all5k
@@ -37,12 +37,13 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--keep_copy", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--start", default=None, help="the model folder to go on from (default: the shipped tiny-look)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     torch.set_num_threads(1)
     stages = [(s.split(":")[0], int(s.split(":")[1])) for s in a.stages.split(",")]
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    model, proc = load_vlm(tiny_look_dir()); t0 = time.time()
+    model, proc = load_vlm(a.start or tiny_look_dir()); t0 = time.time()
     rec = look_pretrain(model, proc, stages=stages, lr=a.lr, keep_copy=a.keep_copy, seed=a.seed,
                         log=lambda lk, st, l, s: print(lk, st, round(l, 4), round(s), flush=True))
     res = dict(args=vars(a), train_seconds=rec["seconds"],
