@@ -103,9 +103,12 @@ def _object_pair(rng: np.random.Generator, S: int, n: int, p_none: float):
         else:                                                           # a disc gone, or in another tray colour
             i = int(rng.integers(len(body)))
             q[body[i]] = bg if kind == 1 else next(c for c in palette if not np.array_equal(c, colours[i]))
-    diff = np.abs(q - ref).sum(-1) > 0
-    cells = [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(mask_to_cells(diff, n, COVERAGE_THRESH, fallback=True)))]
-    return q.astype(np.uint8), ref.astype(np.uint8), cells
+    return q.astype(np.uint8), ref.astype(np.uint8), _changed_cells(q, ref, n)
+
+def _changed_cells(q: np.ndarray, ref: np.ndarray, n: int) -> list:
+    "1-based (row, col) of the cells where the query differs from its reference, by Stage 1's own rule (`mask_to_cells`)."
+    found = mask_to_cells(np.abs(q - ref).sum(-1) > 0, n, COVERAGE_THRESH, fallback=True)   # an empty difference: no cell
+    return [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(found))]
 
 # %% ../nbs/06a_look.ipynb #a8ee728c
 def _spot_pair(rng: np.random.Generator, S: int, n: int, p_none: float):
@@ -126,9 +129,7 @@ def _spot_pair(rng: np.random.Generator, S: int, n: int, p_none: float):
             m, col = marks[int(rng.integers(k))]
             if kind == 1: q[m] = base[m]                                       # a mark gone: only the reference shows it
             else: q[m] = next(c for c in colours if np.abs(c - col).sum() > 60)   # the same mark in another colour
-    diff = np.abs(q - ref).sum(-1) > 0
-    found = mask_to_cells(diff, n, COVERAGE_THRESH, fallback=True) if diff.any() else np.zeros((n, n), bool)
-    return q.astype(np.uint8), ref.astype(np.uint8), [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(found))]
+    return q.astype(np.uint8), ref.astype(np.uint8), _changed_cells(q, ref, n)
 
 # %% ../nbs/06a_look.ipynb #9e28f9d6
 def show_mark_pairs(pairs: list, # `(query, reference, cells)` from `mark_pair`

@@ -19,8 +19,9 @@ from .core import (ANSWER_CLOSE, ANSWER_OPEN, GRID_SIZE, GRPO_PROMPT, IMAGE_SIZE
                        cache_dir, format_options, get_logger, seed_everything)
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'ModelFolderError', 'check_model_folder', 'resolve_model', 'lora_config', 'load_vlm', 'chat_inputs',
-           'image_token_counts', 'demo_images', 'image_token_spans', 'generate_text', 'param_counts', 'demo_cli']
+__all__ = ['LORA_TARGETS', 'ModelFolderError', 'check_model_folder', 'resolve_model', 'stand_in_kind', 'lora_config', 'load_vlm',
+           'chat_inputs', 'image_token_counts', 'demo_images', 'image_token_spans', 'generate_text', 'param_counts',
+           'demo_cli']
 
 # %% ../nbs/05_models.ipynb #a737440c
 class ModelFolderError(ValueError):
@@ -90,6 +91,17 @@ def resolve_model(name_or_path: str | Path, # local folder or hub id
                                 f"({constants.HF_HUB_CACHE}) while HF_HUB_OFFLINE is set; expected {_EXPECTED} "
                                 f"or a cached hub id ({type(e).__name__})") from None
     return check_model_folder(snap, trust_remote_code)
+
+def stand_in_kind(name: str # a model name as `resolve_model` takes it
+                 ) -> str | None:
+    "The model class (`config.model_type`) of a stand-in `resolve_model` builds here, without building it; None for folders and hub ids."
+    name = str(name)
+    if name == "tiny-look":
+        from judo.look import LOOK_RECIPE
+        return LOOK_RECIPE["kind"]
+    if name in ("tiny", "tiny-warm", "real-shape"): return "qwen2_5_vl"        # their builders' default kind
+    if name.startswith(("tiny:", "real-shape:")): return name.partition(":")[2]
+    return None
 
 # %% ../nbs/05_models.ipynb #f290a410
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"   # every stage's LoRA default: the

@@ -348,24 +348,19 @@ def _base_processor(model: str):
 def format_budget(cfg: PipelineConfig, plans: list, root: Path | None, model: str) -> str:
     "The token budget of every stage and of the evaluation (`judo.budget.recipe_budget`): image tokens from the real processor."
     from judo.budget import recipe_budget
+    from judo.models import stand_in_kind
     geo = dataset_geometry(root) if root is not None else {}
     stages = {p.spec.name: {**geo, **_merged_recipe(p.recipe, cfg.stage_args.get(p.spec.name, {}))} for p in plans}
     ec = cfg.eval_config(root)
     stages["eval"] = dict(image_size=ec.image_size, grid_size=ec.grid_size, max_new_tokens=ec.max_new_tokens)
-    built = _stand_in_kind(model)                   # a stand-in built here: no processor until a stage builds it
+    built = stand_in_kind(model)                    # a stand-in built here: no processor until a stage builds it
     proc = _base_processor(model) if built is None else None
     kind = built or ("qwen3_vl" if "qwen3" in model.lower() else "qwen2_5_vl")
     src = (f"{model}'s processor" if proc is not None else f"the released {kind} image processor; text is counted "
            + (f"by each stage once the {model} stand-in is built" if built else f"once {model} is on this machine"))
     return f"token budget per stage ({src}):\n" + recipe_budget(stages, proc, kind)
 
-def _stand_in_kind(model: str) -> str | None:
-    "The model class of a name `judo.models.resolve_model` builds here ('tiny', 'tiny:KIND', 'tiny-warm', 'tiny-look'), else None."
-    if model == "tiny-look":
-        from judo.look import LOOK_RECIPE
-        return LOOK_RECIPE["kind"]
-    if model.startswith("tiny:"): return model.partition(":")[2]
-    return "qwen2_5_vl" if model in ("tiny", "tiny-warm") else None
+
 
 # %% ../nbs/15_pipeline.ipynb #c6f2b358
 GPU_ONLY = "doesn't support bf16/gpu"  # transformers' refusal of bf16 on a machine without a GPU (not a recipe error)
