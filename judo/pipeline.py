@@ -21,10 +21,10 @@ from .report import (TABLE_COLUMNS, UNTRAINED, chance_row, evaluate_checkpoint, 
 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_ORDER', 'LAUNCHERS', 'STAGE_DONE', 'GPU_ONLY', 'StageSpec', 'PipelineError', 'PipelineConfig',
-           'recipes_dirs', 'find_recipe', 'load_pipeline_config', 'repo_root', 'stage_recipe', 'data_root_for',
-           'stage_data', 'eval_questions', 'check_paths', 'stage_argv', 'script_path', 'launch_command', 'stage_status',
-           'count_rows', 'estimate_steps', 'StagePlan', 'base_model', 'plan_pipeline', 'format_plan', 'format_budget',
-           'check_stage_recipe', 'run_stage', 'run_pipeline', 'pipeline_cli']
+           'recipes_dirs', 'find_recipe', 'apply_sets', 'load_pipeline_config', 'repo_root', 'stage_recipe',
+           'data_root_for', 'stage_data', 'eval_questions', 'check_paths', 'stage_argv', 'script_path',
+           'launch_command', 'stage_status', 'count_rows', 'estimate_steps', 'StagePlan', 'base_model', 'plan_pipeline',
+           'format_plan', 'format_budget', 'check_stage_recipe', 'run_stage', 'run_pipeline', 'pipeline_cli']
 
 # %% ../nbs/15_pipeline.ipynb #55fe50f9
 @dataclass(frozen=True)
@@ -126,15 +126,34 @@ def find_recipe(recipe: str | Path # a name under recipes/ ('tiny', 'lora', 'pap
                         f"known recipes: {known}")
 
 # %% ../nbs/15_pipeline.ipynb #ee6be5f4
+def apply_sets(raw: dict, # the recipe's fields, changed in place
+               sets: str,  # `KEY.PATH=VALUE` items separated by ';' (VALUE read as YAML)
+               known: set  # the top-level fields that exist
+              ) -> dict:
+    "Set nested recipe fields from `--set` text, e.g. `synth.n_per_category=480;stage_args.coldstart.max_steps=1800`."
+    for item in filter(None, (s.strip() for s in sets.split(";"))):
+        key, eq, value = item.partition("=")
+        path = [k.strip() for k in key.split(".")]
+        if not eq or not all(path): raise PipelineError(f"--set {item!r}: write KEY=VALUE or KEY.SUBKEY=VALUE, items separated by ';'")
+        if path[0] not in known: raise PipelineError(f"--set {item!r}: unknown field {path[0]!r}; known: {sorted(known)}")
+        node = raw
+        for k in path[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict): raise PipelineError(f"--set {item!r}: {k!r} is not a mapping, it holds {node!r}")
+        node[path[-1]] = yaml.safe_load(value)
+    return raw
+
 def load_pipeline_config(recipe: str | Path = "tiny", # recipe name or folder
+                         sets: str | None = None, # `--set` text: nested fields to change (see `apply_sets`)
                          **overrides # PipelineConfig fields that replace the YAML's (None: keep)
                         ) -> tuple[PipelineConfig, Path]:
-    "`(config, recipe folder)` from `<recipe>/pipeline.yaml` with the overrides applied and checked."
+    "`(config, recipe folder)` from `<recipe>/pipeline.yaml` with the `--set` items and the overrides applied and checked."
     d = find_recipe(recipe)
     raw = yaml.safe_load((d / "pipeline.yaml").read_text()) or {}
     if not isinstance(raw, dict): raise PipelineError(f"{d / 'pipeline.yaml'} must be a mapping of fields")
     known = {f.name for f in dataclasses.fields(PipelineConfig)}
     if unknown := sorted(set(raw) - known): raise PipelineError(f"{d / 'pipeline.yaml'}: unknown fields {unknown}; known: {sorted(known)}")
+    if sets: apply_sets(raw, sets, known)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try: return PipelineConfig(**raw), d
     except PipelineError as e: raise PipelineError(f"{d / 'pipeline.yaml'}: {e}") from None
@@ -439,13 +458,14 @@ def run_pipeline(recipe: str = "tiny-look", # recipe name under recipes/ or a fo
                  model_name_or_path: str = None, # override the base model
                  stages: str = None,       # comma-separated subset of the recipe's stages
                  threads: int = None,      # torch threads per process
+                 set: str = None,          # nested recipe fields, e.g. 'synth.n_per_category=480;stage_args.coldstart.max_steps=1800'
                  dry_run: bool = False,    # print the plan (stages, sizes, steps, commands) and stop; loads no model
                  fresh: bool = False,      # delete the run folder first (no skipping, no resuming)
                  quiet: bool = False       # no progress bars from the evaluations
                 ) -> str:
     "Run (or plan) the whole job; return the report's markdown (or the plan's text)."
     ov = dict(seed=seed, data=data, model_name_or_path=model_name_or_path, threads=threads, stages=stages.split(",") if stages else None)
-    cfg, rdir = load_pipeline_config(recipe, **ov)
+    cfg, rdir = load_pipeline_config(recipe, sets=set, **ov)
     out = Path(out or f"runs/{rdir.name}-s{cfg.seed}")
     root = data_root_for(cfg, create=True)
     problems = check_paths(cfg, rdir, root)
@@ -467,6 +487,7 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
     import torch
     from tqdm.auto import tqdm
     out.mkdir(parents=True, exist_ok=True); print(text, flush=True)
+    (out / "plan.txt").write_text(text + "\n")   # the settings and every stage's command, as this run was started
     if cfg.threads: torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     results, t = {}, _timings(out)
