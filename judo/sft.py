@@ -18,10 +18,10 @@ _log = get_logger("judo.sft")
 
 # %% auto #0
 __all__ = ['resolve_data', 'data_root', 'data_geometry', 'sft_row', 'RowReport', 'vision_collator', 'kept_label_text', 'LoraArgs',
-           'DataArgs', 'SFTModelArgs', 'SFTArgs', 'peft_config', 'load_stage_model', 'last_checkpoint',
-           'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights', 'MappedResume',
-           'resumable', 'rows_dataset', 'ModelLoss', 'make_sft_trainer', 'save_stage_model', 'loss_history', 'run_sft',
-           'write_summary', 'sft_cli']
+           'DataArgs', 'SFTModelArgs', 'SFTArgs', 'peft_config', 'freeze_vision_tower', 'load_stage_model',
+           'last_checkpoint', 'check_checkpoint', 'resume_checkpoint', 'check_sft_config', 'load_checkpoint_weights',
+           'MappedResume', 'resumable', 'rows_dataset', 'ModelLoss', 'make_sft_trainer', 'save_stage_model',
+           'loss_history', 'run_sft', 'write_summary', 'sft_cli']
 
 # %% ../nbs/05b_sft.ipynb #7cb41b9d
 def _value(v: str):
@@ -151,6 +151,8 @@ class SFTModelArgs(LoraArgs):
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, flash_attention_2 or eager; None: transformers' choice."})
     merge_lora: bool = field(default=True, metadata={"help": "Save LoRA merged into the base weights, so the next stage loads a plain model."})
     resume: bool = field(default=False, metadata={"help": "Resume from the last checkpoint-* in output_dir (start fresh if there is none)."})
+    freeze_vision: bool = field(default=False, metadata={"help": "Keep the vision tower (patch embedding, blocks, merger) "
+        "as loaded and train the rest; LoRA's default targets leave it frozen anyway."})
     lm_loss: str = field(default="fused", metadata={"help": "'fused': TRL's chunked LM-head log-probs (lean in memory at a "
         "152k vocabulary; logs entropy and token accuracy); 'model': the model's own cross-entropy over the full logits "
         "(the same loss, faster for a small vocabulary such as the tiny model's; no entropy / token-accuracy metrics)."})
@@ -173,9 +175,18 @@ def peft_config(args: SFTModelArgs):
     targets = [m.strip() for m in t.split(",") if m.strip()] if "," in t else t   # names, or one regex / 'all-linear'
     return lora_config(dict(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, target_modules=targets))
 
+def freeze_vision_tower(model) -> int:
+    "Stop gradients into the Qwen-VL vision tower (`model.model.visual`); return how many weights it froze."
+    visual = getattr(getattr(model, "model", None), "visual", None)
+    if visual is None: raise ValueError(f"freeze_vision: {type(model).__name__} has no vision tower at model.model.visual")
+    for p in visual.parameters(): p.requires_grad_(False)
+    return sum(p.numel() for p in visual.parameters())
+
 def load_stage_model(args: SFTModelArgs):
-    "`(model, processor)` to fine-tune (LoRA is added by the trainer)."
-    return load_vlm(args.model_name_or_path, dtype=args.dtype, attn_implementation=args.attn_implementation)
+    "`(model, processor)` to fine-tune (LoRA is added by the trainer); the vision tower frozen when `freeze_vision`."
+    model, processor = load_vlm(args.model_name_or_path, dtype=args.dtype, attn_implementation=args.attn_implementation)
+    if getattr(args, "freeze_vision", False): freeze_vision_tower(model)
+    return model, processor
 
 # %% ../nbs/05b_sft.ipynb #28d02cfe
 def last_checkpoint(output_dir) -> str | None:
