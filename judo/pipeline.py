@@ -487,7 +487,8 @@ def _execute(cfg, rdir, out, root, plans, text, quiet) -> str:
     import torch
     from tqdm.auto import tqdm
     out.mkdir(parents=True, exist_ok=True); print(text, flush=True)
-    (out / "plan.txt").write_text(text + "\n")   # the settings and every stage's command, as this run was started
+    with open(out / "plan.txt", "a") as f:        # every start's settings and commands, a resumed run's after the first
+        f.write(f"# started {time.strftime('%Y-%m-%d %H:%M:%S')}\n{text}\n\n")
     if cfg.threads: torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     results, t = {}, _timings(out)

@@ -185,7 +185,7 @@ def freeze_vision_tower(model) -> int:
 def load_stage_model(args: SFTModelArgs):
     "`(model, processor)` to fine-tune (LoRA is added by the trainer); the vision tower frozen when `freeze_vision`."
     model, processor = load_vlm(args.model_name_or_path, dtype=args.dtype, attn_implementation=args.attn_implementation)
-    if getattr(args, "freeze_vision", False): freeze_vision_tower(model)
+    if args.freeze_vision: _log.info(f"freeze_vision: {freeze_vision_tower(model):,} vision-tower weights kept as loaded")
     return model, processor
 
 # %% ../nbs/05b_sft.ipynb #28d02cfe

@@ -109,6 +109,8 @@ def test_partial_stage_resumes(micro_run):
     assert "resume from checkpoint-1" in plan and "--resume true" in plan
     run_pipeline(str(recipe), out=str(out), quiet=True)
     assert stage_status(g)[0] == "done" and (out / "eval/grpo/report.md").is_file()
+    starts = (out / "plan.txt").read_text().split("# started ")[1:]      # plan.txt keeps every start, the first one too
+    assert len(starts) >= 2 and "resume from" not in starts[0] and "resume from checkpoint-1" in starts[-1]
 
 
 def fake_paper_data(cwd: Path) -> None:
