@@ -10,30 +10,44 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import (ANSWER_CLOSE, ANSWER_OPEN, SEG_CLOSE, SEG_OPEN, THINK_CLOSE, THINK_OPEN, TRAINING_FILES, cache_dir,
-                       get_logger, seed_everything)
+from .core import (ANSWER_CLOSE, ANSWER_OPEN, QUESTION_TYPES, SCORE_ABBREV, SEG_CLOSE, SEG_OPEN, THINK_CLOSE,
+                       THINK_OPEN, TRAINING_FILES, cache_dir, get_logger, score_column, seed_everything)
 from .grid import encode_cells
 from .sft import SFTArgs, sft_cli
 
 _log = get_logger("judo.coldstart")
 
 # %% auto #0
-__all__ = ['THINK_MODES', 'WARM_THINK', 'ColdStartArgs', 'coldstart_target', 'option_variants', 'scan_think', 'scan_lines',
-           'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target', 'warm_start_tiny', 'warm_start_default']
+__all__ = ['THINK_MODES', 'WARM_THINK', 'ColdStartArgs', 'parse_type_copies', 'coldstart_target', 'option_variants', 'scan_think',
+           'name_think', 'scan_lines', 'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target',
+           'warm_start_tiny', 'warm_start_default']
 
 # %% ../nbs/12_coldstart.ipynb #04e0d405
-THINK_MODES = ("rationale", "option", "scan", "none")  # what the cold-start target writes inside <think>
+THINK_MODES = ("rationale", "option", "scan", "name", "label", "none")  # what the cold-start target writes inside <think>
 
 @dataclass
 class ColdStartArgs(SFTArgs):
     "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.sft.SFTArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
-    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`) or 'none' (empty)."})
+    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`), 'name' (`name_think`: the defect folder's name, then the scan), 'label' (as 'name', with the image's Defect Classification answer as the name) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
+    type_copies: str = field(default="", metadata={"help": "Copies per score column instead of option_copies, e.g. 'AD=6,DefCls=6,ObjCls=1,ObjAna=1' (columns: AD DefCls DefLoc DefDesc DefAna ObjCls ObjAna)."})
     def __post_init__(self):
         super().__post_init__()
         if self.think not in THINK_MODES: raise ValueError(f"think={self.think!r}: use one of {THINK_MODES}")
         if self.option_copies < 1: raise ValueError(f"option_copies={self.option_copies}: use 1 or more")
+        parse_type_copies(self.type_copies)
+
+def parse_type_copies(text: str # 'AD=6,DefCls=6,ObjCls=1' ('' for none)
+                     ) -> dict:
+    "`type_copies` as {score column abbreviation: copies}; a bad item raises ValueError naming it."
+    out = {}
+    for item in filter(None, (t.strip() for t in (text or "").split(","))):
+        key, eq, n = item.partition("=")
+        if key.strip() not in SCORE_ABBREV.values() or not eq or not n.strip().isdigit() or int(n) < 1:
+            raise ValueError(f"type_copies item {item!r}: write COLUMN=N with N >= 1 and COLUMN one of {list(SCORE_ABBREV.values())}")
+        out[key.strip()] = int(n)
+    return out
 
 # %% ../nbs/12_coldstart.ipynb #3e950ecf
 def coldstart_target(cells,          # (n, n) true cells of the query, or their `<seg>` text
@@ -69,6 +83,16 @@ def scan_think(q # a `Question`
     return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
                     for l in letters[:letters.index(q.answer) + 1])
 
+def name_think(s, # the row's `Sample` (its `defect`: the image folder's name, None for a normal query)
+               q, # the `Question` as shown
+               label: str | None = None # the defect's name to write (default: the folder's, underscores as spaces)
+              ) -> str:
+    "What the query shows, by name, then `scan_think`: `Defect: missing pill. A: Yes. yes.` / `No defect. A: Yes. no. B: No. yes.`"
+    name = (label or "").strip().rstrip(".") or (s.defect or "").replace("_", " ")
+    name = name[:1].lower() + name[1:]          # 'a stain', not 'A stain': a capital 'A' reads as an option letter
+    finding = f"Defect: {name}." if s.defect else "No defect."
+    return f"{finding} {scan_think(q)}"
+
 def scan_lines(think: str | None # a `<think>` text
               ) -> list[tuple[str, str, str]]:
     "`(letter, text, verdict)` for each option line a scan think writes (`scan_think`'s format; text without its last period)."
@@ -80,19 +104,25 @@ def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                    size: int, n: int, # image side and grid
                    think: str = "rationale", # see ColdStartArgs
                    option_copies: int = 1,   # see ColdStartArgs
-                   seed: int = 0             # option orders of the copies
+                   seed: int = 0,            # option orders of the copies
+                   type_copies: dict | None = None # {score column abbreviation: copies}, overriding option_copies
                   ) -> list[dict]:
     "TRL prompt-completion rows (two images) for the cold-start SFT; `option_copies` rows per GRPO row."
     from judo.pairing import grpo_prompt_messages, query_cells, pick_reference
     from judo.sft import sft_row
     rows, rng = [], np.random.default_rng(seed)
+    labels = {s.image: s.questions[0].options[s.questions[0].answer] for s in samples   # 'label': each image's
+              if s.questions[0].type == "Defect Classification" and not s.is_normal}      # Defect Classification answer
     for s in samples:
         q0, ref = s.questions[0], pick_reference(s, "auto", np.random.default_rng(0))
         cells = query_cells(s, root, size, n)
-        for q in option_variants(q0, option_copies, rng):
+        column = SCORE_ABBREV.get(score_column(q0.type)) if q0.type in QUESTION_TYPES else None
+        for q in option_variants(q0, (type_copies or {}).get(column, option_copies), rng):
             msgs, imgs = grpo_prompt_messages(s, ref, root, q, size=size, n=n)
             why = dict(rationale=lambda: _swap_letter(s.meta.get("domain_gt") or "", q0.answer, q.answer),
-                       option=lambda: q.options[q.answer], scan=lambda: scan_think(q), none=lambda: "")[think]()
+                       option=lambda: q.options[q.answer], scan=lambda: scan_think(q), name=lambda: name_think(s, q),
+                       label=lambda: name_think(s, q, labels.get(s.image)),
+                       none=lambda: "")[think]()
             target = coldstart_target(cells, why, q.answer)
             rows.append(sft_row(msgs + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], imgs))
     return rows
@@ -108,7 +138,8 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     seed_everything(sft_args.seed)
     path, root, size, n = args.locate()
     if path.is_dir(): path = path / TRAINING_FILES["grpo"]
-    rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed)
+    rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed,
+                          parse_type_copies(args.type_copies))
     model, processor = load_stage_model(args)
     trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args), stage="coldstart", lm_loss=args.lm_loss)
     return write_summary(trainer, sft_args, "coldstart", dict(
