@@ -112,7 +112,7 @@ def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
     from judo.sft import sft_row
     rows, rng = [], np.random.default_rng(seed)
     labels = {s.image: s.questions[0].options[s.questions[0].answer] for s in samples   # 'label': each image's
-              if s.questions[0].type == "Defect Classification" and not s.is_normal}      # Defect Classification answer
+              if s.questions[0].type == "Defect Classification" and not s.is_normal} if think == "label" else {}
     for s in samples:
         q0, ref = s.questions[0], pick_reference(s, "auto", np.random.default_rng(0))
         cells = query_cells(s, root, size, n)

@@ -179,7 +179,7 @@ def freeze_vision_tower(model) -> int:
     "Stop gradients into the Qwen-VL vision tower (`model.model.visual`); return how many weights it froze."
     visual = getattr(getattr(model, "model", None), "visual", None)
     if visual is None: raise ValueError(f"freeze_vision: {type(model).__name__} has no vision tower at model.model.visual")
-    for p in visual.parameters(): p.requires_grad_(False)
+    visual.requires_grad_(False)
     return sum(p.numel() for p in visual.parameters())
 
 def load_stage_model(args: SFTModelArgs):
