@@ -18,25 +18,32 @@ from .sft import SFTArgs, sft_cli
 _log = get_logger("judo.coldstart")
 
 # %% auto #0
-__all__ = ['THINK_MODES', 'WARM_THINK', 'ColdStartArgs', 'parse_type_copies', 'coldstart_target', 'option_variants', 'scan_think',
-           'name_think', 'scan_lines', 'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target',
-           'warm_start_tiny', 'warm_start_default']
+__all__ = ['THINK_MODES', 'FOLLOW_TYPES', 'WARM_THINK', 'ColdStartArgs', 'parse_type_copies', 'coldstart_target',
+           'option_variants', 'scan_think', 'name_think', 'scan_lines', 'option_defects', 'follow_variant',
+           'text_follow_row', 'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target', 'warm_start_tiny',
+           'warm_start_default']
 
 # %% ../nbs/12_coldstart.ipynb #04e0d405
-THINK_MODES = ("rationale", "option", "scan", "name", "label", "none")  # what the cold-start target writes inside <think>
+THINK_MODES = ("rationale", "option", "scan", "judge", "name", "label", "none")  # what the cold-start target writes inside <think>
 
 @dataclass
 class ColdStartArgs(SFTArgs):
     "Cold-start SFT data settings (model/LoRA/resume and image fields from `judo.sft.SFTArgs`)."
     data: str = field(default="synth", metadata={"help": "GRPO rows: a grpo_gt.jsonl-format file, a judo-synth folder, or 'synth?make_synth args'."})
-    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`), 'name' (`name_think`: the defect folder's name, then the scan), 'label' (as 'name', with the image's Defect Classification answer as the name) or 'none' (empty)."})
+    think: str = field(default="rationale", metadata={"help": "Target <think>: 'rationale' (the row's domain_gt), 'option' (the chosen option's text), 'scan' (`scan_think`), 'judge' (every option with its verdict: `scan_think(q, every=True)`), 'name' (`name_think`: the defect folder's name, then the scan), 'label' (as 'name', with the image's Defect Classification answer as the name) or 'none' (empty)."})
     option_copies: int = field(default=1, metadata={"help": "Copies of each row, each with its options in a new random order (1: the file's order only)."})
     type_copies: str = field(default="", metadata={"help": "Copies per score column instead of option_copies, e.g. 'AD=6,DefCls=6,ObjCls=1,ObjAna=1' (columns: AD DefCls DefLoc DefDesc DefAna ObjCls ObjAna)."})
+    follow_frac: float = field(default=0.0, metadata={"help": "With think 'name' or 'label': the fraction of Defect Classification / Description / Analysis rows whose think names the defect of another option, with the scan and the answer following it (`follow_variant`), so the answer is learned from the think."})
+    follow_text: int = field(default=0, metadata={"help": "With think 'name' or 'label': text-only copies (no images) of each Defect Classification / Description / Analysis row, each naming the defect of a random option, with the scan and the answer following it: the model learns to read its answer off the name it wrote (`text_follow_row`)."})
     def __post_init__(self):
         super().__post_init__()
         if self.think not in THINK_MODES: raise ValueError(f"think={self.think!r}: use one of {THINK_MODES}")
         if self.option_copies < 1: raise ValueError(f"option_copies={self.option_copies}: use 1 or more")
         parse_type_copies(self.type_copies)
+        if not 0 <= self.follow_frac <= 1: raise ValueError(f"follow_frac={self.follow_frac}: use a fraction in [0, 1]")
+        if (self.follow_frac or self.follow_text) and self.think not in ("name", "label"):
+            raise ValueError(f"follow_frac and follow_text need a think that names the defect: think 'name' or 'label' (got {self.think!r})")
+        if self.follow_text < 0: raise ValueError(f"follow_text={self.follow_text}: use 0 or more")
 
 def parse_type_copies(text: str # 'AD=6,DefCls=6,ObjCls=1' ('' for none)
                      ) -> dict:
@@ -76,12 +83,13 @@ def _swap_letter(text: str, old: str, new: str) -> str:
     "A rationale that names the gold letter ('so the answer is A.') rewritten for the re-ordered options."
     return text[:-len(f"answer is {old}.")] + f"answer is {new}." if text.rstrip().endswith(f"answer is {old}.") else text
 
-def scan_think(q # a `Question`
+def scan_think(q,                 # a `Question`
+               every: bool = False # judge every option, not only those up to the gold one
               ) -> str:
     "The options in letter order, each written out with a verdict, up to the gold one: `A: No. no. B: Yes. yes.`"
     letters = sorted(q.options)
     return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
-                    for l in letters[:letters.index(q.answer) + 1])
+                    for l in (letters if every else letters[:letters.index(q.answer) + 1]))
 
 def name_think(s, # the row's `Sample` (its `defect`: the image folder's name, None for a normal query)
                q, # the `Question` as shown
@@ -99,32 +107,88 @@ def scan_lines(think: str | None # a `<think>` text
     import re
     return re.findall(r"([A-H]): (.*?)\. (yes|no)\.", think or "")
 
+FOLLOW_TYPES = ("Defect Classification", "Defect Description", "Defect Analysis")   # each option stands for one defect type
+
+def option_defects(samples: list # one-question Samples
+                  ) -> dict:
+    "`{question type: {option text: defect folder name}}` for `FOLLOW_TYPES`, read off the gold option of every defective row."
+    out = {t: {} for t in FOLLOW_TYPES}
+    for s in samples:
+        q = s.questions[0]
+        if q.type in out and not s.is_normal: out[q.type].setdefault(q.options[q.answer].strip(), s.defect)
+    return out
+
+def follow_variant(s, q,      # a row's `Sample` and its `Question` as shown
+                   defects: dict, # `option_defects`
+                   rng: np.random.Generator, # picks the other option
+                   other: bool = True # pick another option than the gold one (False: any option)
+                  ) -> tuple | None:
+    """`(sample, question)` as if the query showed the defect of another option (of any option, with `other=False`): the
+    sample names that option's defect and the question's answer is that option. None for a normal query, another
+    question type, or no such option whose defect is known."""
+    import dataclasses
+    from judo.core import Question
+    known = defects.get(q.type, {})
+    others = [l for l in sorted(q.options) if (l != q.answer or not other) and q.options[l].strip() in known]
+    if s.is_normal or not others: return None
+    l = others[rng.integers(len(others))]
+    return dataclasses.replace(s, defect=known[q.options[l].strip()]), Question(q.text, q.options, l, q.type, q.annotation)
+
+def text_follow_row(s, q,        # a row's `Sample` and its `Question` as shown
+                    msgs: list,    # its prompt messages (`grpo_prompt_messages`)
+                    defects: dict, # `option_defects`
+                    named: dict,   # {defect: its Defect Classification words} for think 'label', else {}
+                    rng: np.random.Generator # picks the option
+                   ) -> dict | None:
+    """A text-only row (the prompt without its images) whose think names the defect of a random option and whose scan
+    and answer follow that name; `<seg> None </seg>`, as nothing is shown. None when no option's defect is known."""
+    from judo.sft import sft_row
+    picked = follow_variant(s, q, defects, rng, other=False)
+    if picked is None: return None
+    s, q = picked
+    text = [dict(m, content=[c for c in m["content"] if c.get("type") != "image"]) for m in msgs]
+    target = coldstart_target("None", name_think(s, q, named.get(s.defect)), q.answer)
+    return sft_row(text + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], [])
+
 def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                    root: Path,    # data root
                    size: int, n: int, # image side and grid
                    think: str = "rationale", # see ColdStartArgs
                    option_copies: int = 1,   # see ColdStartArgs
                    seed: int = 0,            # option orders of the copies
-                   type_copies: dict | None = None # {score column abbreviation: copies}, overriding option_copies
+                   type_copies: dict | None = None, # {score column abbreviation: copies}, overriding option_copies
+                   follow_frac: float = 0.0, # see ColdStartArgs (think 'name' or 'label')
+                   follow_text: int = 0      # see ColdStartArgs (think 'name' or 'label')
                   ) -> list[dict]:
     "TRL prompt-completion rows (two images) for the cold-start SFT; `option_copies` rows per GRPO row."
     from judo.pairing import grpo_prompt_messages, query_cells, pick_reference
     from judo.sft import sft_row
-    rows, rng = [], np.random.default_rng(seed)
+    rows, rng, follow_rng = [], np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    defects = option_defects(samples) if follow_frac or follow_text else {}
+    named = {d: t for t, d in defects.get("Defect Classification", {}).items()} if think == "label" else {}  # a followed name
     labels = {s.image: s.questions[0].options[s.questions[0].answer] for s in samples   # 'label': each image's
               if s.questions[0].type == "Defect Classification" and not s.is_normal} if think == "label" else {}
-    for s in samples:
-        q0, ref = s.questions[0], pick_reference(s, "auto", np.random.default_rng(0))
-        cells = query_cells(s, root, size, n)
+    for s0 in samples:
+        q0, ref = s0.questions[0], pick_reference(s0, "auto", np.random.default_rng(0))
+        cells = query_cells(s0, root, size, n)
         column = SCORE_ABBREV.get(score_column(q0.type)) if q0.type in QUESTION_TYPES else None
         for q in option_variants(q0, (type_copies or {}).get(column, option_copies), rng):
-            msgs, imgs = grpo_prompt_messages(s, ref, root, q, size=size, n=n)
+            msgs, imgs = grpo_prompt_messages(s0, ref, root, q, size=size, n=n)
+            s, label = s0, labels.get(s0.image)
+            if follow_frac and q.type in FOLLOW_TYPES and follow_rng.random() < follow_frac:
+                swap = follow_variant(s0, q, defects, follow_rng)
+                if swap: (s, q), label = swap, named.get(swap[0].defect)
             why = dict(rationale=lambda: _swap_letter(s.meta.get("domain_gt") or "", q0.answer, q.answer),
-                       option=lambda: q.options[q.answer], scan=lambda: scan_think(q), name=lambda: name_think(s, q),
-                       label=lambda: name_think(s, q, labels.get(s.image)),
+                       option=lambda: q.options[q.answer], scan=lambda: scan_think(q),
+                       judge=lambda: scan_think(q, every=True), name=lambda: name_think(s, q),
+                       label=lambda: name_think(s, q, label),
                        none=lambda: "")[think]()
             target = coldstart_target(cells, why, q.answer)
             rows.append(sft_row(msgs + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], imgs))
+        for _ in range(follow_text if q0.type in FOLLOW_TYPES else 0):     # text only: the answer follows the name
+            q = option_variants(q0, 2, follow_rng)[1]
+            row = text_follow_row(s0, q, grpo_prompt_messages(s0, ref, root, q, size=size, n=n)[0], defects, named, follow_rng)
+            if row: rows.append(row)
     return rows
 
 # %% ../nbs/12_coldstart.ipynb #0cf3f943
@@ -139,7 +203,7 @@ def coldstart_main(args: ColdStartArgs, # cold-start settings
     path, root, size, n = args.locate()
     if path.is_dir(): path = path / TRAINING_FILES["grpo"]
     rows = coldstart_rows(read_judo_grpo(path)[:args.max_samples], root, size, n, args.think, args.option_copies, sft_args.seed,
-                          parse_type_copies(args.type_copies))
+                          parse_type_copies(args.type_copies), args.follow_frac, args.follow_text)
     model, processor = load_stage_model(args)
     trainer = make_sft_trainer(model, processor, rows, sft_args, peft_config(args), stage="coldstart", lm_loss=args.lm_loss)
     return write_summary(trainer, sft_args, "coldstart", dict(

@@ -1,0 +1,100 @@
+"""Can the tiny model read a name it wrote back among the options? Text only, no images.
+
+The cold start's `think: name` writes `Defect: stain.` and then judges the options in letter order
+(`A: A crack. no. B: A stain. yes.`). On the held-out questions the name is right far more often than the answer takes
+the option holding it (coldstart_budget.md, section f). This script asks whether the missing step, reading the written
+name back among the options, is learnable by the model at all when nothing else can give the answer: rows with no
+images, a random defect name (one of judo-synth's nine), four options of which one holds it, and the target
+`<think> Defect: NAME. <scan up to that option> </think>\\n<answer>X</answer>`, trained with the SFT plumbing of every
+stage (`judo.sft.make_sft_trainer`, the tiny recipes' `lm_loss: model`).
+
+Scored teacher-forced on 300 held-out rows: the share whose every verdict (`yes` / `no` after each option) is the
+model's most likely next token, i.e. whose greedy scan would stop at the option holding the name.
+
+    python benchmarks/bench_read_back.py --start RUN/stage2 --steps 1500 --out /tmp/read_back [--save DIR]
+
+Appends one JSON line to OUT/results.jsonl.
+"""
+import argparse, json, random, time
+from pathlib import Path
+
+import torch
+from trl import SFTConfig
+
+from judo.coldstart import scan_think
+from judo.core import Question
+from judo.models import load_vlm
+from judo.sft import make_sft_trainer, save_stage_model
+
+LABELS = {"cut": "A cut.", "hole": "A hole.", "stain": "A stain.", "crack": "A crack.", "scratch": "A scratch.",
+          "broken": "A broken-off piece.", "missing": "A missing component.",
+          "swapped": "Two components in swapped positions.", "wrong color": "A component of the wrong colour."}
+
+
+def read_back_row(rng: random.Random) -> dict:
+    "A text-only prompt-completion row: four options, the think names one option's defect and scans up to it."
+    names = rng.sample(sorted(LABELS), 4); name = names[0]; rng.shuffle(names)
+    q = Question("There is a defect in the object. What is the type of the defect?",
+                 {l: LABELS[n] for l, n in zip("ABCD", names)}, "ABCD"[names.index(name)], "Defect Classification")
+    options = "\n".join(f"{l}: {t}" for l, t in q.options.items())
+    ask = f"Answer the question.\n{q.text}\n{options}\nReason inside <think> </think>, and give the option letter inside <answer> </answer>."
+    target = f"<think> Defect: {name}. {scan_think(q)} </think>\n<answer>{q.answer}</answer>"
+    return dict(prompt=[{"role": "user", "content": [{"type": "text", "text": ask}]}],
+                completion=[{"role": "assistant", "content": [{"type": "text", "text": target}]}])
+
+
+def verdicts_right(model, processor, rows: list) -> float:
+    "Share of rows whose every verdict token is the model's argmax (teacher-forced)."
+    tok = processor.tokenizer
+    yes, no = tok(" yes", add_special_tokens=False).input_ids, tok(" no", add_special_tokens=False).input_ids
+    if len(no) != 1: raise SystemExit(f"' no' is {len(no)} tokens in this tokenizer; the scorer reads one")
+    model.eval(); ok = 0
+    with torch.no_grad():
+        for r in rows:
+            pre = processor.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True)
+            full = processor.apply_chat_template(r["prompt"] + r["completion"], tokenize=False)
+            ids = tok(full, return_tensors="pt", add_special_tokens=False).input_ids
+            start = len(tok(pre, add_special_tokens=False).input_ids)
+            pred, tgt = model(input_ids=ids).logits[0, :-1].argmax(-1), ids[0, 1:]
+            # a verdict is ' no', or the first token of ' yes' followed by the rest of it
+            pos = [i for i in range(start - 1, len(tgt) - len(yes) + 1)
+                   if int(tgt[i]) == no[0] or tgt[i:i + len(yes)].tolist() == yes]
+            ok += all(int(pred[i]) == int(tgt[i]) for i in pos)
+    model.train()
+    return ok / len(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--start", required=True, help="model folder to start from (e.g. a pipeline run's stage2)")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--save", default=None, help="also save the trained model here (a folder `load_vlm` reads)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(a.seed)
+    train = [read_back_row(rng) for _ in range(a.steps * a.batch)]
+    test = [read_back_row(random.Random(10**6 + i)) for i in range(300)]
+    model, processor = load_vlm(a.start, dtype="float32")
+    before = verdicts_right(model, processor, test)
+    cfg = SFTConfig(output_dir=str(out / "ckpt"), max_steps=a.steps, learning_rate=a.lr, per_device_train_batch_size=a.batch,
+                    lr_scheduler_type="cosine", warmup_steps=50, save_strategy="no", report_to=[], logging_steps=100,
+                    max_length=None, disable_tqdm=True, dataloader_num_workers=0, bf16=False, use_cpu=True, seed=a.seed)
+    t0 = time.time()
+    trainer = make_sft_trainer(model, processor, train, cfg, stage="coldstart", lm_loss="model")
+    trainer.train()
+    res = dict(start=a.start, steps=a.steps, batch=a.batch, lr=a.lr, seed=a.seed, threads=a.threads,
+               verdicts_right_before=before, verdicts_right_after=verdicts_right(model, processor, test),
+               final_loss=[h["loss"] for h in trainer.state.log_history if "loss" in h][-1], seconds=round(time.time() - t0, 1))
+    if a.save: save_stage_model(trainer, processor, a.save); res["saved"] = a.save
+    with open(out / "results.jsonl", "a") as f: f.write(json.dumps(res) + "\n")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
