@@ -16,15 +16,14 @@ from pathlib import Path
 import torch
 
 from judo.answers import extract_letter, last_tag
+from judo.coldstart import name_finding, without_images
 from judo.core import Question, Sample
 from judo.models import load_vlm
 from judo.pairing import grpo_prompt_messages
 from judo.pipeline import data_root_for, load_pipeline_config
+from judo.synth import DEFECTS
 
-# judo-synth's Defect Classification words -> the defect name the cold start's `think: name` writes
-NAMES = {"A cut.": "cut", "A hole.": "hole", "A stain.": "stain", "A crack.": "crack", "A scratch.": "scratch",
-         "A broken-off piece.": "broken", "A missing component.": "missing",
-         "Two components in swapped positions.": "swapped", "A component of the wrong colour.": "wrong color"}
+DEFECT_OF = {d["cls"]: name for name, d in DEFECTS.items()}   # judo-synth's Defect Classification words -> defect
 
 
 def follow_rate(model, processor, recs: list, root: Path, size: int, n: int, images: bool) -> tuple[int, int]:
@@ -34,11 +33,12 @@ def follow_rate(model, processor, recs: list, root: Path, size: int, n: int, ima
         s = Sample(r["image"], r["dataset"], r["category"], r["image"].split("/")[-2])
         q = Question(r["question"], r["options"], r["gold"], r["type"])
         msgs, imgs = grpo_prompt_messages(s, r["templates"][0], root, q, size=size, n=n)
-        if not images: msgs = [dict(m, content=[c for c in m["content"] if c.get("type") != "image"]) for m in msgs]
+        if not images: msgs = without_images(msgs)
         head = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
         seg = r["raw"].split("<think>")[0]
-        letters = [l for l in sorted(q.options) if q.options[l] in NAMES]
-        texts = [f"{head}{seg}<think> Defect: {NAMES[q.options[l]]}." for l in letters]
+        letters = [l for l in sorted(q.options) if q.options[l] in DEFECT_OF]
+        texts = [f"{head}{seg}<think> {name_finding(Sample(s.image, s.dataset, s.category, DEFECT_OF[q.options[l]]))}"
+                 for l in letters]
         batch = processor(text=texts, images=[imgs] * len(texts) if images else None, padding=True,
                           padding_side="left", return_tensors="pt")
         with torch.no_grad():

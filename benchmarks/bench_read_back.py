@@ -21,14 +21,13 @@ from pathlib import Path
 import torch
 from trl import SFTConfig
 
-from judo.coldstart import scan_think
-from judo.core import Question
+from judo.coldstart import name_finding, scan_think
+from judo.core import Question, Sample
 from judo.models import load_vlm
 from judo.sft import make_sft_trainer, save_stage_model
+from judo.synth import DEFECTS
 
-LABELS = {"cut": "A cut.", "hole": "A hole.", "stain": "A stain.", "crack": "A crack.", "scratch": "A scratch.",
-          "broken": "A broken-off piece.", "missing": "A missing component.",
-          "swapped": "Two components in swapped positions.", "wrong color": "A component of the wrong colour."}
+LABELS = {name: d["cls"] for name, d in DEFECTS.items()}   # judo-synth's defects and their Defect Classification words
 
 
 def read_back_row(rng: random.Random) -> dict:
@@ -38,7 +37,8 @@ def read_back_row(rng: random.Random) -> dict:
                  {l: LABELS[n] for l, n in zip("ABCD", names)}, "ABCD"[names.index(name)], "Defect Classification")
     options = "\n".join(f"{l}: {t}" for l, t in q.options.items())
     ask = f"Answer the question.\n{q.text}\n{options}\nReason inside <think> </think>, and give the option letter inside <answer> </answer>."
-    target = f"<think> Defect: {name}. {scan_think(q)} </think>\n<answer>{q.answer}</answer>"
+    finding = name_finding(Sample("-", "judo-synth", "-", name))
+    target = f"<think> {finding} {scan_think(q)} </think>\n<answer>{q.answer}</answer>"
     return dict(prompt=[{"role": "user", "content": [{"type": "text", "text": ask}]}],
                 completion=[{"role": "assistant", "content": [{"type": "text", "text": target}]}])
 

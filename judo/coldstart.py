@@ -19,9 +19,9 @@ _log = get_logger("judo.coldstart")
 
 # %% auto #0
 __all__ = ['THINK_MODES', 'FOLLOW_TYPES', 'WARM_THINK', 'ColdStartArgs', 'parse_type_copies', 'coldstart_target',
-           'option_variants', 'scan_think', 'name_think', 'scan_lines', 'option_defects', 'follow_variant',
-           'text_follow_row', 'coldstart_rows', 'coldstart_main', 'coldstart_cli', 'warm_target', 'warm_start_tiny',
-           'warm_start_default']
+           'option_variants', 'scan_think', 'name_finding', 'name_think', 'scan_lines', 'option_defects',
+           'follow_variant', 'without_images', 'text_follow_row', 'coldstart_rows', 'coldstart_main', 'coldstart_cli',
+           'warm_target', 'warm_start_tiny', 'warm_start_default']
 
 # %% ../nbs/12_coldstart.ipynb #04e0d405
 THINK_MODES = ("rationale", "option", "scan", "judge", "name", "label", "none")  # what the cold-start target writes inside <think>
@@ -91,15 +91,20 @@ def scan_think(q,                 # a `Question`
     return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
                     for l in (letters if every else letters[:letters.index(q.answer) + 1]))
 
+def name_finding(s, # a `Sample` (its `defect`: the image folder's name, None for a normal query)
+                 label: str | None = None # the defect's name to write (default: the folder's, underscores as spaces)
+                ) -> str:
+    "The first words of a naming think: `Defect: missing pill.` or `No defect.`"
+    name = (label or "").strip().rstrip(".") or (s.defect or "").replace("_", " ")
+    name = name[:1].lower() + name[1:]          # 'a stain', not 'A stain': a capital 'A' reads as an option letter
+    return f"Defect: {name}." if s.defect else "No defect."
+
 def name_think(s, # the row's `Sample` (its `defect`: the image folder's name, None for a normal query)
                q, # the `Question` as shown
                label: str | None = None # the defect's name to write (default: the folder's, underscores as spaces)
               ) -> str:
-    "What the query shows, by name, then `scan_think`: `Defect: missing pill. A: Yes. yes.` / `No defect. A: Yes. no. B: No. yes.`"
-    name = (label or "").strip().rstrip(".") or (s.defect or "").replace("_", " ")
-    name = name[:1].lower() + name[1:]          # 'a stain', not 'A stain': a capital 'A' reads as an option letter
-    finding = f"Defect: {name}." if s.defect else "No defect."
-    return f"{finding} {scan_think(q)}"
+    "What the query shows, by name (`name_finding`), then `scan_think`: `Defect: missing pill. A: Yes. yes.` / `No defect. A: Yes. no. B: No. yes.`"
+    return f"{name_finding(s, label)} {scan_think(q)}"
 
 def scan_lines(think: str | None # a `<think>` text
               ) -> list[tuple[str, str, str]]:
@@ -134,6 +139,11 @@ def follow_variant(s, q,      # a row's `Sample` and its `Question` as shown
     l = others[rng.integers(len(others))]
     return dataclasses.replace(s, defect=known[q.options[l].strip()]), Question(q.text, q.options, l, q.type, q.annotation)
 
+def without_images(msgs: list # chat messages with list contents
+                  ) -> list:
+    "The same messages with their image blocks left out (the text blocks kept as they are)."
+    return [dict(m, content=[c for c in m["content"] if c.get("type") != "image"]) for m in msgs]
+
 def text_follow_row(s, q,        # a row's `Sample` and its `Question` as shown
                     msgs: list,    # its prompt messages (`grpo_prompt_messages`)
                     defects: dict, # `option_defects`
@@ -146,9 +156,8 @@ def text_follow_row(s, q,        # a row's `Sample` and its `Question` as shown
     picked = follow_variant(s, q, defects, rng, other=False)
     if picked is None: return None
     s, q = picked
-    text = [dict(m, content=[c for c in m["content"] if c.get("type") != "image"]) for m in msgs]
     target = coldstart_target("None", name_think(s, q, named.get(s.defect)), q.answer)
-    return sft_row(text + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], [])
+    return sft_row(without_images(msgs) + [{"role": "assistant", "content": [{"type": "text", "text": target}]}], [])
 
 def coldstart_rows(samples: list, # one-question Samples from `read_judo_grpo`
                    root: Path,    # data root
