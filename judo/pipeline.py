@@ -22,7 +22,7 @@ from .report import (TABLE_COLUMNS, UNTRAINED, chance_row, evaluate_checkpoint, 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_ORDER', 'LAUNCHERS', 'STAGE_DONE', 'GPU_ONLY', 'StageSpec', 'PipelineError', 'PipelineConfig',
            'recipes_dirs', 'find_recipe', 'apply_sets', 'load_pipeline_config', 'repo_root', 'stage_recipe',
-           'data_root_for', 'stage_data', 'eval_questions', 'check_paths', 'stage_argv', 'script_path',
+           'data_root_for', 'stage_root', 'stage_data', 'eval_questions', 'check_paths', 'stage_argv', 'script_path',
            'launch_command', 'stage_status', 'count_rows', 'estimate_steps', 'StagePlan', 'base_model', 'plan_pipeline',
            'format_plan', 'format_budget', 'check_stage_recipe', 'run_stage', 'run_pipeline', 'pipeline_cli']
 
@@ -69,6 +69,7 @@ class PipelineConfig:
     synth: dict = field(default_factory=dict, metadata={"help": "`make_synth` arguments for data: synth"})
     stage_data: dict = field(default_factory=dict, metadata={"help": "per-stage training file overriding DATA/<stage's file>, e.g. {stage1: /data/realiad_samples_gt.jsonl}"})
     stage_roots: dict = field(default_factory=dict, metadata={"help": "per-stage data root its file's image paths are relative to (default: DATA)"})
+    stage_synth: dict = field(default_factory=dict, metadata={"help": "data: synth only. Per-stage `make_synth` arguments over `synth`, e.g. {grpo: {seed: 1}}: that stage trains on its own draw of judo-synth, images no other stage saw (the held-out questions stay the main draw's)"})
     eval_json: str | None = field(default=None, metadata={"help": "held-out questions (MMAD format); default DATA/mmad.json"})
     stages: list = field(default_factory=lambda: ["stage1", "stage2", "grpo"], metadata={"help": f"stages to run, in order, from {STAGE_ORDER}"})
     stage_configs: dict = field(default_factory=dict, metadata={"help": "stage -> recipe YAML (relative to the recipe folder); default <stage>.yaml"})
@@ -88,9 +89,17 @@ class PipelineConfig:
         if bad or not self.stages: raise PipelineError(f"stages {bad or '[]'}: choose a non-empty list from {list(STAGE_ORDER)}")
         if list(self.stages) != sorted(self.stages, key=STAGE_ORDER.index) or len(set(self.stages)) != len(self.stages):
             raise PipelineError(f"stages {self.stages} must be in the order {list(STAGE_ORDER)}, each once")
-        for name in ("stage_configs", "stage_args", "stage_data", "stage_roots"):
+        for name in ("stage_configs", "stage_args", "stage_data", "stage_roots", "stage_synth"):
             if unknown := set(getattr(self, name)) - set(self.stages):
                 raise PipelineError(f"{name} names stages that do not run: {sorted(unknown)} (stages: {self.stages})")
+        if self.stage_synth and self.data != "synth":
+            raise PipelineError(f"stage_synth draws judo-synth for a stage, but data is {self.data!r}: use stage_data / stage_roots for other data")
+        for s, kw in self.stage_synth.items():
+            if not isinstance(kw, dict): raise PipelineError(f"stage_synth.{s}: give make_synth arguments as a mapping, e.g. {{seed: 1}} (got {kw!r})")
+            if fixed := sorted(set(kw) & {"size", "grid", "out", "overwrite"}):
+                raise PipelineError(f"stage_synth.{s} sets {fixed}: a stage's draw keeps the main draw's image size and grid (set them in synth)")
+            if s in self.stage_data or s in self.stage_roots:
+                raise PipelineError(f"stage {s} is in stage_synth and in stage_data / stage_roots: give it one source of data")
         if self.launcher not in LAUNCHERS: raise PipelineError(f"launcher {self.launcher!r}: use one of {LAUNCHERS}")
         if self.num_processes < 1: raise PipelineError(f"num_processes={self.num_processes}: needs at least 1")
         if self.num_processes > 1 and self.launcher != "accelerate":
@@ -184,9 +193,17 @@ def data_root_for(cfg: PipelineConfig, # the pipeline recipe
         return synth_dataset(**cfg.synth) if create else None
     return Path(cfg.data).expanduser()
 
+def stage_root(cfg: PipelineConfig, root: Path, stage: str) -> Path:
+    "The root a stage's image paths are relative to: `stage_roots[stage]`, its own judo-synth draw (`stage_synth`), else DATA."
+    if stage in cfg.stage_roots: return Path(cfg.stage_roots[stage]).expanduser()
+    if stage in cfg.stage_synth:
+        from judo.synth import synth_dataset
+        return synth_dataset(**{**cfg.synth, **cfg.stage_synth[stage]})
+    return root
+
 def stage_data(cfg: PipelineConfig, root: Path, stage: str) -> Path:
-    "The training file of a stage: `stage_data[stage]`, else DATA/<the stage's file>."
-    return Path(cfg.stage_data[stage]).expanduser() if stage in cfg.stage_data else root / STAGES[stage].data_file
+    "The training file of a stage: `stage_data[stage]`, else <its root (`stage_root`)>/<the stage's file>."
+    return Path(cfg.stage_data[stage]).expanduser() if stage in cfg.stage_data else stage_root(cfg, root, stage) / STAGES[stage].data_file
 
 def eval_questions(cfg: PipelineConfig, root: Path) -> Path:
     "The held-out questions file: `eval_json`, else DATA/mmad.json."
@@ -327,7 +344,7 @@ def plan_pipeline(cfg: PipelineConfig, # the pipeline recipe
         out_dir = Path(out) / s
         status, ck = stage_status(out_dir)
         rows = count_rows(data)
-        sroot = Path(cfg.stage_roots[s]).expanduser() if s in cfg.stage_roots else root if root is not None else Path("<data>")
+        sroot = stage_root(cfg, root, s) if root is not None or s in cfg.stage_roots else Path("<data>")
         argv = stage_argv(spec, y, model_in, data, sroot, out_dir, cfg.seed,
                           geo, extra, resume=status == "partial")
         plans.append(StagePlan(spec, y, model_in, data, out_dir, rows,

@@ -211,12 +211,14 @@ def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec
            "(`judo.look`, notebook 06a): the CPU stand-in for the grounding a pretrained VLM brings; its chat template asks "
            "every question before the images"] if cfg.model_name_or_path == "tiny-look" else []),
         f"- data: `{root}`" + (f" (judo-synth {cfg.synth})" if cfg.data == "synth" else ""),
+        *([f"- {s}: its own judo-synth draw, `{cfg.synth | kw}` (images no other stage saw)" for s, kw in cfg.stage_synth.items()]),
         f"- held-out evaluation: {n_questions} questions from `{Path(questions).name}` (never trained on), "
         f"{ec.image_size}px images, {ec.grid_size}x{ec.grid_size} grid, `{ec.templates}` template, options shuffled: {ec.shuffle_options}, "
         "strict scoring (an unreadable answer counts as wrong)",
         f"- stages: {' → '.join(cfg.stages)}; optimiser steps: {steps}",
         *(["- `coldstart` is the tiny recipe's stand-in for an Instruct model's instruction following: SFT on the GRPO "
-           "training rows with targets in JUDO's `<seg>/<think>/<answer>` format (see the pipeline notebook)."]
+           "training rows" + (" of the main draw" if "grpo" in cfg.stage_synth else "") +
+           " with targets in JUDO's `<seg>/<think>/<answer>` format (see the pipeline notebook)."]
           if "coldstart" in cfg.stages else []),
         "", "## Scores (accuracy %, seg F1 = `<seg>` cell F1 on anomalous queries %)", "", score_table(rows), "",
         f"**{final} − {UNTRAINED}:** " + ", ".join(f"{c} {gain[c]:+.1f}" for c in TABLE_COLUMNS if not math.isnan(gain[c])), "",
