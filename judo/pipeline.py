@@ -164,6 +164,8 @@ def load_pipeline_config(recipe: str | Path = "tiny", # recipe name or folder
     if unknown := sorted(set(raw) - known): raise PipelineError(f"{d / 'pipeline.yaml'}: unknown fields {unknown}; known: {sorted(known)}")
     if sets: apply_sets(raw, sets, known)
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    if overrides.get("data") not in (None, "synth") and raw.pop("stage_synth", None):   # like `synth`, draws of judo-synth
+        get_logger("judo.pipeline").info(f"data {overrides['data']}: the recipe's stage_synth (judo-synth draws) does not apply, every stage reads this data")
     try: return PipelineConfig(**raw), d
     except PipelineError as e: raise PipelineError(f"{d / 'pipeline.yaml'}: {e}") from None
 
