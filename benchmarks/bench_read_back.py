@@ -42,15 +42,15 @@ LAYOUTS = ("name", "label", "index")
 
 
 def _words(text: str) -> str:
-    "An option's words as a name: 'A stain.' -> 'a stain' (a capital 'A' would read as an option letter)."
+    "An option's words as `index` writes them: 'A stain.' -> 'a stain' (as `name_finding` writes a label)."
     t = text.strip().rstrip(".")
     return t[:1].lower() + t[1:]
 
 
 def think_for(q: Question, name: str, layout: str) -> str:
     "The think of a read-back row: the defect `name` (a key of LABELS) is the one option `q.answer` holds."
-    if layout == "name": return f"{name_finding(Sample('-', 'judo-synth', '-', name))} {scan_think(q)}"
-    if layout == "label": return f"Defect: {_words(LABELS[name])}. {scan_think(q)}"
+    if layout in ("name", "label"):     # the cold start's own first words (`think: name` / `think: label`)
+        return f"{name_finding(Sample('-', 'judo-synth', '-', name), LABELS[name] if layout == 'label' else None)} {scan_think(q)}"
     return " ".join(f"{_words(t)} {l}." for l, t in sorted(q.options.items())) + f" Defect: {_words(LABELS[name])} {q.answer}."
 
 

@@ -14,7 +14,7 @@ RECIPES = REPO / "recipes"
 MICRO_STEPS = {"stage1": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, eval_samples=0),
                "stage2": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, probe_questions=0),
                "coldstart": dict(max_steps=2, save_steps=1, per_device_train_batch_size=2, think="scan"),   # as the tiny recipe
-               "grpo": dict(max_steps=1, save_steps=1, max_completion_length=32, log_completions=False)}   # the shortest well-formed answer (judo.budget)
+               "grpo": dict(max_steps=1, save_steps=1, max_completion_length=48, log_completions=False)}   # the shortest well-formed answer of GRPO's draw (judo.budget)
 
 
 def micro_recipe(d: Path, **changes) -> Path:
@@ -35,7 +35,7 @@ def micro_recipe(d: Path, **changes) -> Path:
 def micro_run(tmp_path_factory):
     "One micro pipeline run (all four stages), shared by the report and skip/resume tests."
     tmp = tmp_path_factory.mktemp("pipe")
-    recipe, out = micro_recipe(tmp / "micro"), tmp / "run"
+    recipe, out = micro_recipe(tmp / "micro", stage_synth={"grpo": {"seed": 1}}), tmp / "run"   # GRPO on its own draw
     md = run_pipeline(str(recipe), out=str(out), quiet=True)
     return recipe, out, md
 
@@ -58,6 +58,24 @@ def test_report_has_every_stage(micro_run):
         assert stage_status(out / s)[0] == "done" and (out / "eval" / s / "answers.jsonl").is_file()
     assert "coldstart" in md and "Time (s)" in md
     assert "random init + 20 steps of copy pre-training" in md   # the base model the recipe built, said in the report
+
+
+def test_grpo_trains_on_its_own_draw(micro_run):
+    "stage_synth: GRPO's rows and images come from another judo-synth draw; the cold start's from the main one."
+    recipe, out, md = micro_run
+    cmd = lambda s: json.loads((out / s / STAGE_DONE).read_text())["command"]
+    arg = lambda c, k: Path(c[c.index(k) + 1])
+    main_root, grpo_root = arg(cmd("coldstart"), "--root"), arg(cmd("grpo"), "--root")
+    assert grpo_root != main_root and arg(cmd("grpo"), "--data") == grpo_root / STAGES["grpo"].data_file
+    assert arg(cmd("coldstart"), "--data") == main_root / STAGES["coldstart"].data_file
+    meta = lambda r: json.loads((r / "synth_meta.json").read_text())
+    assert (meta(grpo_root)["seed"], meta(main_root)["seed"]) == (1, 0)
+    assert {k: meta(grpo_root)[k] for k in ("image_size", "grid_size", "categories")} == \
+           {k: meta(main_root)[k] for k in ("image_size", "grid_size", "categories")}
+    rows = [json.loads(l) for l in (grpo_root / STAGES["grpo"].data_file).open()]
+    main_pngs = {p.read_bytes() for p in main_root.rglob("*.png") if not any(d.endswith("_mask") for d in p.parts)}
+    assert rows and not any((grpo_root / r["image"]).read_bytes() in main_pngs for r in rows)
+    assert f"- grpo: its own judo-synth draw" in md and "'seed': 1" in md
 
 
 def test_coldstart_trains_on_option_shuffled_copies(micro_run):
