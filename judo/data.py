@@ -26,6 +26,9 @@ __all__ = ['KNOWN_DATASETS', 'TYPE_ALIASES', 'DK_DATASET', 'DK_CATCH_ALL', 'REAL
            'read_judo_grpo', 'write_grpo_jsonl', 'DataReport', 'validate_samples']
 
 # %% ../nbs/02_data.ipynb #65263de4
+@lru_cache(maxsize=64)
+def _real_root(root: str) -> Path: return Path(os.path.realpath(root))   # once per root: a GRPO file resolves ~25k paths
+
 def resolve_path(root: str | Path, # the data root
                  rel: str | Path    # a path relative to the root (or an absolute path inside it)
                 ) -> Path:
@@ -34,7 +37,7 @@ def resolve_path(root: str | Path, # the data root
     p = Path(os.path.normpath(root / rel))
     if p != root and root not in p.parents:
         raise JudoDataError(f"path {str(rel)!r} escapes the data root {str(root)!r}; data files may only name files inside it")
-    real, real_root = Path(os.path.realpath(p)), Path(os.path.realpath(root))
+    real, real_root = Path(os.path.realpath(p)), _real_root(str(root))
     if real != real_root and real_root not in real.parents:
         raise JudoDataError(f"path {str(rel)!r} is a symbolic link to {str(real)!r}, outside the data root {str(root)!r}; "
                             "copy the file into the root, or make the root the folder that holds it")
@@ -590,8 +593,12 @@ def validate_samples(samples: list,      # list[Sample]
                     ) -> DataReport:
     "Check images, masks and templates on disk; skip (or, strict, fail on) broken samples; report path and counts."
     rep, warn = DataReport(n_checked=len(samples)), () if uses_mask else WARNINGS
+    checked = {}   # one check per query: a GRPO file holds a row per question, each naming the same files
     for s in samples:
-        probs = _check_sample(s, root)
+        key = (s.image, s.mask, tuple(s.similar_templates), tuple(s.random_templates), s.meta.get("reference"),
+               s.is_normal, tuple(s.meta.get("mask_tried", ())))
+        if key not in checked: checked[key] = _check_sample(s, root)
+        probs = [dict(p) for p in checked[key]]
         errors = [p for p in probs if p["kind"] not in warn]
         if strict and errors: raise JudoDataError(f"{errors[0]['kind']}: {errors[0]['path']} ({errors[0]['detail']})")
         rep.problems += probs
