@@ -8,14 +8,16 @@ same threads, so a change is GRPO's and not the float path's. Arms that finished
     python benchmarks/bench_grpo_budget.py --runs 0=runs/demo_s0,1=runs/demo_s1 \
         --arm "recipe=" --arm "B=--max_steps 40 --per_device_train_batch_size 32 --learning_rate 2e-5"
 
-Appends one JSON line per (arm, seed) to OUT/results.jsonl and prints a table of the changes over the cold start.
+Writes one JSON line per (arm, seed) to OUT/results.jsonl (replacing that arm and seed's earlier line) and prints a
+table of the changes over the cold start, with `judo.report.paired_change` of the two models' answers: p is the exact
+sign test of the questions that went wrong -> right against right -> wrong (all 640 together).
 """
 import argparse, json, shlex, subprocess, sys, time
 from pathlib import Path
 
 from judo.evaluate import read_answers
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
-from judo.report import evaluate_checkpoint, score_row
+from judo.report import evaluate_checkpoint, paired_change, score_row
 
 COLUMNS = ("AD", "DefCls", "DefLoc", "Avg", "seg F1")
 
@@ -34,15 +36,25 @@ def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: st
     d = out / f"{name}_s{seed}"; d.mkdir(parents=True, exist_ok=True)
     cmd = [*own[:own.index("--output_dir")], "--output_dir", str(d / "grpo"), *own[own.index("--output_dir") + 2:],
            "--save_strategy", "no", "--torch_threads", str(threads), *extra]
-    t0 = time.time()
+    t0, secs = time.time(), None             # None: trained by an earlier run of this script (`save` keeps its time)
     if not (d / "grpo" / "model.safetensors").is_file():
         with open(d / "grpo.log", "w") as log: subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
-    secs = time.time() - t0
+        secs = round(time.time() - t0)
     cold = evaluate_checkpoint("coldstart", str(run / "coldstart"), cfg, root, questions, out / f"coldstart_s{seed}", progress=False)
     new = evaluate_checkpoint("grpo", str(d / "grpo"), cfg, root, questions, d, progress=False)
     r = lambda row: {k: round(v, 1) for k, v in row.items()}
-    return dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=round(secs), threads=threads,
-                cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1))
+    return dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=secs, threads=threads,
+                cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1),
+                paired=paired_change(cold, new))
+
+
+def save(path: Path, rec: dict):
+    "Write `rec` into the JSON-lines file, replacing an earlier line of the same arm and seed (a re-run re-scores it)."
+    old = [json.loads(l) for l in open(path)] if path.is_file() else []
+    same = lambda x: (x["arm"], x["seed"]) == (rec["arm"], rec["seed"])
+    if rec["grpo_seconds"] is None: rec["grpo_seconds"] = next((x["grpo_seconds"] for x in old if same(x)), None)
+    keep = [x for x in old if not same(x)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in [*keep, rec]))
 
 
 def main():
@@ -61,11 +73,13 @@ def main():
     for name, extra in arms:
         for seed, run in sorted(runs.items()):
             res.append(grpo_arm(run, seed, name, extra, out, a.recipe, a.threads))
-            with open(out / "results.jsonl", "a") as f: f.write(json.dumps(res[-1]) + "\n")
-    print("| arm | seed | accuracy | " + " | ".join(COLUMNS) + " | GRPO s |\n|" + "---|" * (len(COLUMNS) + 4))
+            save(out / "results.jsonl", res[-1])
+    print("| arm | seed | accuracy | wrong -> right / right -> wrong, p | " + " | ".join(COLUMNS) + " | GRPO s |\n|" + "---|" * (len(COLUMNS) + 5))
     for x in res:
         ch = " | ".join(f"{x['grpo'][k]:.1f} ({x['grpo'][k] - x['cold'][k]:+.1f})" for k in COLUMNS)
-        print(f"| {x['arm']} | {x['seed']} | {x['acc_grpo']:.1f} ({x['acc_grpo'] - x['acc_cold']:+.1f}) | {ch} | {x['grpo_seconds']} |")
+        pa = x["paired"]["all"]
+        print(f"| {x['arm']} | {x['seed']} | {x['acc_grpo']:.1f} ({x['acc_grpo'] - x['acc_cold']:+.1f}) | "
+              f"{pa['gained']} / {pa['lost']}, {pa['p']:.3f} | {ch} | {x['grpo_seconds']} |")
 
 
 if __name__ == "__main__":
