@@ -49,12 +49,16 @@ def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: st
 
 
 def save(path: Path, rec: dict):
-    "Write `rec` into the JSON-lines file, replacing an earlier line of the same arm and seed (a re-run re-scores it)."
-    old = [json.loads(l) for l in open(path)] if path.is_file() else []
-    same = lambda x: (x["arm"], x["seed"]) == (rec["arm"], rec["seed"])
-    if rec["grpo_seconds"] is None: rec["grpo_seconds"] = next((x["grpo_seconds"] for x in old if same(x)), None)
-    keep = [x for x in old if not same(x)]
-    path.write_text("".join(json.dumps(x) + "\n" for x in [*keep, rec]))
+    """Write `rec` into the JSON-lines file, replacing an earlier line of the same arm and seed (a re-run re-scores it);
+    under a lock, so processes run side by side on one --out keep each other's lines."""
+    import fcntl
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = [json.loads(l) for l in open(path)] if path.is_file() else []
+        same = lambda x: (x["arm"], x["seed"]) == (rec["arm"], rec["seed"])
+        if rec["grpo_seconds"] is None: rec["grpo_seconds"] = next((x["grpo_seconds"] for x in old if same(x)), None)
+        keep = [x for x in old if not same(x)]
+        tmp = path.with_suffix(".tmp"); tmp.write_text("".join(json.dumps(x) + "\n" for x in [*keep, rec])); tmp.replace(path)
 
 
 def main():
