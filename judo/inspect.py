@@ -11,7 +11,7 @@ import numpy as np
 from .core import GRID_SIZE, IMAGE_SIZE, JudoDataError, Question, Sample, cli_errors, get_logger
 from .data import IMAGE_EXTS, load_image, load_mask
 from .grid import GridParseError, decode_cells, mask_to_cells, show_grid
-from .pairing import pick_reference, grpo_prompt_messages
+from .pairing import category_word, pick_reference, grpo_prompt_messages
 from .models import generate_text
 from .answers import read_answer
 from .core import parse_cli
@@ -63,7 +63,7 @@ def inspect_one(model, processor,          # from `judo.models.load_vlm`
     query = Path(query).resolve()
     if not query.is_file(): raise JudoDataError(f"query image {query} not found")
     ref = choose_reference(query, reference, strategy)
-    category = category or (Path(reference).name if Path(reference).is_dir() else ref.parent.name).replace("_", " ")
+    category = category or category_word(Path(reference).name if Path(reference).is_dir() else ref.parent.name)
     opts = dict(options or DETECTION_OPTIONS)
     q = Question(question, opts, sorted(opts)[0], "Anomaly Detection")
     raw = raw if raw is not None else _ask(model, processor, query, ref, q, category, n, size)

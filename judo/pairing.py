@@ -19,8 +19,9 @@ from .grid import encode_cells, mask_to_cells, show_grid
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'reference_candidates', 'thumbnail_embedding', 'rank_by_similarity', 'pick_references', 'pick_reference',
-           'mask_cells', 'query_cells', 'true_cells_text', 'stage1_target', 'default_comparison', 'stage1_messages',
-           'stage2_messages', 'grpo_prompt_messages', 'mmad_messages', 'show_pair', 'show_sample', 'browse']
+           'mask_cells', 'query_cells', 'true_cells_text', 'stage1_target', 'category_word', 'default_comparison',
+           'stage1_messages', 'stage2_messages', 'grpo_prompt_messages', 'mmad_messages', 'show_pair', 'show_sample',
+           'browse']
 
 # %% ../nbs/04_pairing.ipynb #81be166b
 def reference_candidates(sample: Sample,     # the query
@@ -135,14 +136,16 @@ def _user(*content) -> dict: return {"role": "user", "content": list(content)}
 def _assistant(text: str) -> dict: return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 _IMAGE = {"type": "image"}
 def _text(t: str) -> dict: return {"type": "text", "text": t}
-def _word(category: str) -> str: return category.replace("_", " ")
+def category_word(name: str) -> str:
+    "A category or defect folder name as the prompts write it (`pill_box` -> `pill box`)."
+    return name.replace("_", " ")
 
 def default_comparison(sample: Sample) -> str | None:
     "`meta['comparison']`, else None for a normal query, else a plain sentence naming the defect."
     if c := sample.meta.get("comparison"): return c
     if sample.is_normal: return None
-    return (f"Compared with the NORMAL template, the QUERY {_word(sample.category)} shows a "
-            f"{_word(sample.defect)} defect in the marked cells.")
+    return (f"Compared with the NORMAL template, the QUERY {category_word(sample.category)} shows a "
+            f"{category_word(sample.defect)} defect in the marked cells.")
 
 # %% ../nbs/04_pairing.ipynb #e692c9a7
 def stage1_messages(sample: Sample,         # the query (its mask gives the cells)
@@ -155,7 +158,7 @@ def stage1_messages(sample: Sample,         # the query (its mask gives the cell
     "Stage-1 conversation `(messages, [query, reference])`: two images, STAGE1_PROMPT, the seg/think target."
     cells = query_cells(sample, root, size, n, fallback=True)
     target = stage1_target(cells, comparison or default_comparison(sample))
-    msgs = [_user(_IMAGE, _IMAGE, _text(STAGE1_PROMPT.format(category=_word(sample.category), n=n))), _assistant(target)]
+    msgs = [_user(_IMAGE, _IMAGE, _text(STAGE1_PROMPT.format(category=category_word(sample.category), n=n))), _assistant(target)]
     return msgs, [load_image(resolve_path(root, sample.image), size), load_image(resolve_path(root, reference), size)]
 
 # %% ../nbs/04_pairing.ipynb #82941685
@@ -184,7 +187,7 @@ def grpo_prompt_messages(sample: Sample,     # the query
                         ) -> tuple[list, list]:
     "GRPO prompt `(messages, [query, reference])`: two images and GRPO_PROMPT with question and options."
     q = _question(sample, question)
-    text = GRPO_PROMPT.format(category=_word(sample.category), question=q.text, options=format_options(q.options), n=n)
+    text = GRPO_PROMPT.format(category=category_word(sample.category), question=q.text, options=format_options(q.options), n=n)
     return ([_user(_IMAGE, _IMAGE, _text(text))],
             [load_image(resolve_path(root, sample.image), size), load_image(resolve_path(root, reference), size)])
 

@@ -15,7 +15,7 @@ from .core import (GRID_SIZE, IMAGE_SIZE, JUXTAPOSE_TEXT, NO_CELLS, SEG_CLOSE, S
                        Sample, get_logger, seed_everything)
 from .data import read_judo_stage1, read_mmad, resolve_path, validate_samples
 from .grid import GridParseError, cell_scores, decode_cells, encode_cells, first_block, show_grid
-from .pairing import STRATEGIES, pick_reference, stage1_messages
+from .pairing import STRATEGIES, category_word, pick_reference, stage1_messages
 from .models import generate_text, load_vlm, resolve_model
 from .sft import (RowReport, SFTArgs, check_sft_config, data_geometry, data_root, load_stage_model, make_sft_trainer,
                       peft_config, resolve_data, run_sft, sft_cli, sft_row, write_summary)
@@ -60,7 +60,7 @@ QUERY_ONLY_PROMPT = STAGE1_PROMPT.replace(JUXTAPOSE_TEXT + " ", "").replace(
 
 def _query_only(messages: list, images: list, category: str, n: int) -> tuple[list, list]:
     user = {"role": "user", "content": [{"type": "image"},
-            {"type": "text", "text": QUERY_ONLY_PROMPT.format(category=category.replace("_", " "), n=n)}]}
+            {"type": "text", "text": QUERY_ONLY_PROMPT.format(category=category_word(category), n=n)}]}
     return [user, *messages[1:]], images[:1]
 
 # %% ../nbs/06_stage1.ipynb #9029925e

@@ -49,12 +49,13 @@ def synth_texts(seed: int = 0, # which items are drawn
                 items: int = 2  # items per category and defect (plus as many normals)
                ) -> list[str]:
     "judo-synth's own words: its GRPO prompts with real questions and options, rationales, comparisons, domain knowledge."
+    from judo.pairing import category_word
     from judo.synth import CATEGORIES, OptionBalancer, domain_knowledge, make_item, sample_family
     rng = np.random.default_rng(seed); ask = OptionBalancer(rng); out = []
     for cat, spec in CATEGORIES.items():
         for defect in [None, *spec["defects"]] * items:
             _, _, qs, why, meta = make_item(cat, sample_family(cat, rng), defect, rng, ask, size=56)
-            out += [GRPO_PROMPT.format(category=cat.replace("_", " "), question=q.text, options=format_options(q.options), n=4)
+            out += [GRPO_PROMPT.format(category=category_word(cat), question=q.text, options=format_options(q.options), n=4)
                     for q in qs] + why + [meta["comparison"] or NORMAL_COMPARISON]
     return out + [t for e in domain_knowledge().values() for c in e.values() for t in c.values()]
 
