@@ -15,7 +15,7 @@ sign test of the questions that went wrong -> right against right -> wrong (all 
 import argparse, json, shlex, subprocess, sys, time
 from pathlib import Path
 
-from judo.evaluate import read_answers
+from judo.evaluate import answered_right, read_answers
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
 from judo.report import evaluate_checkpoint, paired_change, score_row
 
@@ -24,7 +24,7 @@ COLUMNS = ("AD", "DefCls", "DefLoc", "Avg", "seg F1")
 
 def accuracy(recs: list) -> float:
     "Percent of held-out questions answered with the gold letter (every type together)."
-    return 100 * sum(r.get("answer") == r["gold"] for r in recs) / len(recs)
+    return 100 * sum(map(answered_right, recs)) / len(recs)
 
 
 def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: str, threads: int) -> dict:

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from trl import SFTConfig
 
-from judo.coldstart import name_finding, scan_think
+from judo.coldstart import name_finding, scan_think, think_words
 from judo.core import Question, Sample
 from judo.models import load_vlm
 from judo.sft import make_sft_trainer, save_stage_model
@@ -41,17 +41,11 @@ LABELS = {name: d["cls"] for name, d in DEFECTS.items()}   # judo-synth's defect
 LAYOUTS = ("name", "label", "index")
 
 
-def _words(text: str) -> str:
-    "An option's words as `index` writes them: 'A stain.' -> 'a stain' (as `name_finding` writes a label)."
-    t = text.strip().rstrip(".")
-    return t[:1].lower() + t[1:]
-
-
 def think_for(q: Question, name: str, layout: str) -> str:
     "The think of a read-back row: the defect `name` (a key of LABELS) is the one option `q.answer` holds."
     if layout in ("name", "label"):     # the cold start's own first words (`think: name` / `think: label`)
         return f"{name_finding(Sample('-', 'judo-synth', '-', name), LABELS[name] if layout == 'label' else None)} {scan_think(q)}"
-    return " ".join(f"{_words(t)} {l}." for l, t in sorted(q.options.items())) + f" Defect: {_words(LABELS[name])} {q.answer}."
+    return " ".join(f"{think_words(t)} {l}." for l, t in sorted(q.options.items())) + f" Defect: {think_words(LABELS[name])} {q.answer}."
 
 
 def read_back_row(rng: random.Random, layout: str = "name") -> dict:

@@ -13,13 +13,14 @@ import numpy as np
 from .core import (ANSWER_CLOSE, ANSWER_OPEN, QUESTION_TYPES, SCORE_ABBREV, SEG_CLOSE, SEG_OPEN, THINK_CLOSE,
                        THINK_OPEN, TRAINING_FILES, cache_dir, get_logger, score_column, seed_everything)
 from .grid import encode_cells
+from .pairing import category_word
 from .sft import SFTArgs, sft_cli
 
 _log = get_logger("judo.coldstart")
 
 # %% auto #0
 __all__ = ['THINK_MODES', 'FOLLOW_TYPES', 'WARM_THINK', 'ColdStartArgs', 'parse_type_copies', 'coldstart_target',
-           'option_variants', 'scan_think', 'name_finding', 'name_think', 'scan_lines', 'option_defects',
+           'option_variants', 'scan_think', 'think_words', 'name_finding', 'name_think', 'scan_lines', 'option_defects',
            'follow_variant', 'without_images', 'text_follow_row', 'coldstart_rows', 'coldstart_main', 'coldstart_cli',
            'warm_target', 'warm_start_tiny', 'warm_start_default']
 
@@ -91,12 +92,16 @@ def scan_think(q,                 # a `Question`
     return " ".join(f"{l}: {q.options[l].strip().rstrip('.')}. {'yes' if l == q.answer else 'no'}."
                     for l in (letters if every else letters[:letters.index(q.answer) + 1]))
 
+def think_words(text: str) -> str:
+    "An option's or a label's words as a think writes them: 'A stain.' -> 'a stain' (a capital 'A' reads as an option letter)."
+    t = text.strip().rstrip(".")
+    return t[:1].lower() + t[1:]
+
 def name_finding(s, # a `Sample` (its `defect`: the image folder's name, None for a normal query)
                  label: str | None = None # the defect's name to write (default: the folder's, underscores as spaces)
                 ) -> str:
     "The first words of a naming think: `Defect: missing pill.` or `No defect.`"
-    name = (label or "").strip().rstrip(".") or (s.defect or "").replace("_", " ")
-    name = name[:1].lower() + name[1:]          # 'a stain', not 'A stain': a capital 'A' reads as an option letter
+    name = think_words(label or "") or think_words(category_word(s.defect or ""))
     return f"Defect: {name}." if s.defect else "No defect."
 
 def name_think(s, # the row's `Sample` (its `defect`: the image folder's name, None for a normal query)

@@ -22,11 +22,11 @@ from .sft import DataArgs, data_geometry
 from .pairing import grpo_prompt_messages, mask_cells, mmad_messages, pick_references
 
 # %% auto #0
-__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'Scores', 'score_answers', 'scores_markdown', 'headline',
-           'show_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude', 'EvalConfig',
-           'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks', 'plan_questions',
-           'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report', 'EvalArgs',
-           'run_eval', 'eval_cli']
+__all__ = ['MMAD_LETTERS', 'AD', 'PAPER_ROWS', 'RECORD_FIELDS', 'answered_right', 'Scores', 'score_answers', 'scores_markdown',
+           'headline', 'show_scores', 'seg_summary', 'question_key', 'read_answers', 'append_answers', 'read_exclude',
+           'EvalConfig', 'question_rng', 'shuffle_options', 'pick_templates', 'check_samples', 'broken_masks',
+           'plan_questions', 'job_messages', 'SegTruth', 'finish_record', 'evaluate', 'dataset_geometry', 'report',
+           'EvalArgs', 'run_eval', 'eval_cli']
 
 # %% ../nbs/10_evaluate.ipynb #d8cdb320
 MMAD_LETTERS = "ABCDE"   # MMAD's scorer accepts these letters only (its `['A','B','C','D','E']`)
@@ -40,6 +40,10 @@ def _nanmean(xs) -> float:
 
 def _is_normal(r: dict) -> bool: return bool(r["normal"]) if "normal" in r else "good" in r["image"]
 
+def answered_right(r: dict) -> bool:
+    "Whether an answers-log record is scored right: a letter was read and it is the gold one (no letter is wrong)."
+    return r.get("answer") is not None and r["answer"] == r["gold"]
+
 def _error_kind(r: dict) -> str:
     "Why a question was not asked: its record's `error_kind` (an older log: the words before the error's colon)."
     return r.get("error_kind") or r["error"].split(":")[0].strip().replace(" ", "_")
@@ -48,7 +52,7 @@ def _tally(records: list) -> dict:
     "{(dataset, column or 'AD normal'/'AD anomalous'): [correct, total]}"
     t = defaultdict(lambda: [0, 0])
     for r in records:
-        col, ok = score_column(r["type"]), int(r["answer"] is not None and r["answer"] == r["gold"])
+        col, ok = score_column(r["type"]), int(answered_right(r))
         keys = [col] + ([f"AD {'normal' if _is_normal(r) else 'anomalous'}"] if col == AD else [])
         for k in keys: t[r["dataset"], k][0] += ok; t[r["dataset"], k][1] += 1
     return t

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import SCORE_ABBREV, SCORE_COLUMNS
+from .core import SCORE_ABBREV, SCORE_COLUMNS, score_column
 from .grid import GridParseError, decode_cells
 from .sft import last_checkpoint
-from .evaluate import evaluate, read_answers, report as eval_report, score_answers, seg_summary
+from .evaluate import _is_normal, answered_right, evaluate, read_answers, report as eval_report, score_answers, seg_summary
 
 UNTRAINED = "untrained"   # the score-table row of the model before any stage
 
@@ -66,7 +66,6 @@ def score_row(records: list # answer records of one model
 def chance_row(records: list # answer records (only the questions and options are used)
               ) -> dict:
     "Expected score of uniform guessing among each question's options, in the table's columns."
-    from judo.core import score_column
     by = {}
     for r in records:
         if r.get("error"): continue
@@ -171,14 +170,11 @@ def paired_change(before: list, # answer records of one model
     """{column: {n, before, after, gained, lost, p}} over the questions both models were asked (matched by `key`): per
     score column, 'all' questions together, and 'seg F1' (mean cell F1 in % over the answers, as in the score table, and
     how many anomalous images' mean cell F1 rose or fell)."""
-    from judo.core import score_column
-    from judo.evaluate import _is_normal
     first = {r["key"]: r for r in before if not r.get("error")}
     pairs = [(first[r["key"]], r) for r in after if not r.get("error") and r["key"] in first]
-    right = lambda r: r.get("answer") is not None and r.get("answer") == r["gold"]
     groups = {}
     for x, y in pairs:
-        for g in (SCORE_ABBREV[score_column(y["type"])], "all"): groups.setdefault(g, []).append((right(x), right(y)))
+        for g in (SCORE_ABBREV[score_column(y["type"])], "all"): groups.setdefault(g, []).append((answered_right(x), answered_right(y)))
     out = {}
     for g in [SCORE_ABBREV[c] for c in SCORE_COLUMNS] + ["all"]:
         if not (v := groups.get(g)): continue
