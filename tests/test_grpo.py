@@ -233,3 +233,47 @@ def test_bad_encoder_dtype_says_what_to_use(tmp_path):
     # refused while the recipe is parsed (so the pipeline's dry run names it too), before any model or encoder loads
     with pytest.raises(ValueError, match=r"encoder_dtype='int4': use one of \('float32', 'bfloat16', 'float16'\)"):
         parse_args(["--config", str(TINY), "--encoder_dtype", "int4", "--output_dir", str(tmp_path)])
+
+
+def test_grpo_loss_is_conditioned_on_the_sampled_images(tmp_path):
+    """The policy gradient is taken on log-probs of the completions given the images they were sampled with. One
+    generation batch of TRL's GRPOTrainer (the model that looks, prompts of two lengths so some are left-padded): the
+    log-probs of TRL's loss path equal one unpadded forward per completion at the sampling temperature, and they change
+    when the images are zeroed or the query and its reference trade places. (TRL drops a batch's images without a word
+    when it finds the image tokens do not match them; then these log-probs would not move.)"""
+    from judo.grpo import make_trainer
+    args, cfg = parse_args(["--config", str(TINY), "--model_name_or_path", "tiny-look", "--output_dir", str(tmp_path),
+                            "--max_steps", "1", "--max_completion_length", "32", "--log_completions", "false",
+                            "--rewards", "accuracy", "format", "seg_f1", "--reward_weights", "1", "1", "1"])
+    rows, size, n = build_grpo_rows(args)
+    tr = make_trainer(args, cfg, rows, size, n)
+    ds, G = tr.train_dataset, cfg.num_generations
+    lengths = [len(json.dumps(r["prompt"])) for r in rows]
+    pick = [int(np.argmin(lengths)), int(np.argmax(lengths))]                 # the shortest and the longest prompt
+    torch.manual_seed(0); tr.model.eval()
+    with torch.no_grad(): out = tr._generate_and_score_completions([ds[i] for i in pick for _ in range(G)])
+    assert (out["prompt_mask"] == 0).any()                                    # some prompts are left-padded
+    keys = ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")
+    assert all(out.get(k) is not None for k in keys), sorted(out)
+    kw = {k: out[k] for k in keys}
+    ids, m = torch.cat([out["prompt_ids"], out["completion_ids"]], 1), out["completion_mask"].bool()
+    mask = torch.cat([out["prompt_mask"], out["completion_mask"]], 1)
+
+    def loss_path(**change):
+        with torch.no_grad():
+            return tr._get_per_token_logps_and_entropies(tr.model, ids, mask, m.size(1), **{**kw, **change})[0]
+    real = loss_path()
+    per_image = int(kw["image_grid_thw"][0].prod())                           # pixel rows of one image (all one size here)
+    pv = kw["pixel_values"].view(len(pick) * G, 2, per_image, -1)             # (completion, query / reference, rows, dims)
+    for i in range(len(m)):                                                  # one completion at a time, no padding
+        seq = torch.cat([out["prompt_ids"][i][out["prompt_mask"][i].bool()], out["completion_ids"][i][m[i]]])[None]
+        with torch.no_grad():
+            logits = tr.model(input_ids=seq, pixel_values=pv[i].flatten(0, 1), image_grid_thw=kw["image_grid_thw"][2 * i:2 * i + 2],
+                              mm_token_type_ids=(seq == tr.model.config.image_token_id).long()).logits[0]
+        k = int(m[i].sum())
+        want = torch.log_softmax(logits[-k - 1:-1].float() / cfg.temperature, -1).gather(-1, seq[0, -k:, None])[:, 0]
+        assert torch.allclose(real[i][m[i]], want, atol=1e-4), i
+    zeroed = loss_path(pixel_values=torch.zeros_like(kw["pixel_values"]))
+    swapped = loss_path(pixel_values=pv.flip(1).flatten(0, 2))
+    for other in (zeroed, swapped):
+        assert float((other - real)[m].abs().max()) > 0.05
