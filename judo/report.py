@@ -12,6 +12,7 @@ import numpy as np
 from .core import SCORE_ABBREV, SCORE_COLUMNS, score_column
 from .grid import GridParseError, decode_cells
 from .sft import last_checkpoint
+from .rewards import structure_reward
 from .evaluate import _is_normal, answered_right, evaluate, read_answers, report as eval_report, score_answers, seg_summary
 
 UNTRAINED = "untrained"   # the score-table row of the model before any stage
@@ -169,7 +170,8 @@ def paired_change(before: list, # answer records of one model
                  ) -> dict:
     """{column: {n, before, after, gained, lost, p}} over the questions both models were asked (matched by `key`): per
     score column, 'all' questions together, and 'seg F1' (mean cell F1 in % over the answers, as in the score table, and
-    how many anomalous images' mean cell F1 rose or fell)."""
+    how many anomalous images' mean cell F1 rose or fell), and 'structure' (GRPO's structure reward of each answer: its mean,
+    and how many questions' reward rose or fell)."""
     first = {r["key"]: r for r in before if not r.get("error")}
     pairs = [(first[r["key"]], r) for r in after if not r.get("error") and r["key"] in first]
     groups = {}
@@ -190,6 +192,11 @@ def paired_change(before: list, # answer records of one model
         up, down, every = sum(x > 1e-9 for x in d), sum(x < -1e-9 for x in d), [f for v in by_image.values() for f in v]
         out["seg F1"] = dict(n=len(by_image), before=100 * float(np.mean([a for a, _ in every])),
                              after=100 * float(np.mean([b for _, b in every])), gained=up, lost=down, p=sign_test_p(up, down))
+    st = [tuple(structure_reward.score(r.get("raw") or "", r["gold"]) for r in xy) for xy in pairs]   # GRPO's own structure reward
+    if st:
+        up, down = sum(b > a + 1e-9 for a, b in st), sum(b < a - 1e-9 for a, b in st)
+        out["structure"] = dict(n=len(st), before=float(np.mean([a for a, _ in st])), after=float(np.mean([b for _, b in st])),
+                                gained=up, lost=down, p=sign_test_p(up, down))
     return out
 
 def change_table(change: dict # from `paired_change`
@@ -197,9 +204,11 @@ def change_table(change: dict # from `paired_change`
     "The paired change as markdown; p < 0.05 in bold."
     lines = ["| column | questions | right before → after | wrong → right | right → wrong | p (sign test) |", "|---" * 6 + "|"]
     for g, c in change.items():
-        ba = f"{c['before']:.1f} → {c['after']:.1f} (mean %)" if g == "seg F1" else f"{c['before']} → {c['after']}"
+        ba = (f"{c['before']:.1f} → {c['after']:.1f} (mean %)" if g == "seg F1" else
+              f"{c['before']:.2f} → {c['after']:.2f} (mean)" if g == "structure" else f"{c['before']} → {c['after']}")
         p = f"**{c['p']:.3f}**" if c["p"] < 0.05 else f"{c['p']:.3f}"
-        name = "seg F1 (images whose cell F1 rose / fell)" if g == "seg F1" else g
+        name = {"seg F1": "seg F1 (images whose cell F1 rose / fell)",
+                "structure": "structure reward (questions whose reward rose / fell)"}.get(g, g)
         lines.append(f"| {name} | {c['n']} | {ba} | {c['gained']} | {c['lost']} | {p} |")
     return "\n".join(lines)
 
