@@ -11,11 +11,18 @@ same threads, so a change is GRPO's and not the float path's. Arms that finished
 Writes one JSON line per (arm, seed) to OUT/results.jsonl (replacing that arm and seed's earlier line) and prints a
 table of the changes over the cold start, with `judo.report.paired_change` of the two models' answers: p is the exact
 sign test of the questions that went wrong -> right against right -> wrong (all 640 together).
+
+`--sampled K` also answers every held-out question K times with GRPO's own sampler (`--temperature`, `--top_p`; the
+evaluation's `temperature`, `sample_seed` 0..K-1, the same questions and option orders), before and after: what GRPO's
+accuracy reward scores in training, on images it never saw. A question's sampled accuracy is its share of right draws;
+p is the sign test of the questions whose share rose against those whose share fell.
 """
-import argparse, json, shlex, subprocess, sys, time
+import argparse, dataclasses, json, shlex, subprocess, sys, time
 from pathlib import Path
 
-from judo.evaluate import answered_right, read_answers
+import numpy as np
+
+from judo.evaluate import answered_right, evaluate, read_answers
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
 from judo.report import evaluate_checkpoint, paired_change, score_row
 
@@ -27,7 +34,30 @@ def accuracy(recs: list) -> float:
     return 100 * sum(map(answered_right, recs)) / len(recs)
 
 
-def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: str, threads: int) -> dict:
+def sampled_draws(model_path: str, cfg, root: Path, questions: Path, out: Path, k: int, temperature: float, top_p: float) -> list:
+    "K lists of answer records of one model on the held-out questions, sampled (resumed from OUT/draw_I when there)."
+    from judo.data import read_mmad
+    from judo.models import load_vlm
+    model, proc = load_vlm(model_path, dtype=cfg.eval_dtype, device_map=cfg.eval_device_map); model.eval()
+    samples, ecfg = read_mmad(root, questions), cfg.eval_config(root)
+    return [evaluate(model, proc, samples, root, dataclasses.replace(ecfg, temperature=temperature, top_p=top_p, sample_seed=i),
+                     out=out / f"draw_{i}", progress=False) for i in range(k)]
+
+
+def sampled_change(before: list, after: list) -> dict:
+    "Per question, the share of right draws before and after; mean accuracy (%) and the paired sign test of rose / fell."
+    from judo.report import sign_test_p
+    def share(draws):
+        by = [{r["key"]: r for r in x} for x in draws]
+        return {r["key"]: float(np.mean([answered_right(d[r["key"]]) for d in by])) for r in draws[0]}
+    b, a = share(before), share(after)
+    rose, fell = sum(a[q] > b[q] for q in b), sum(a[q] < b[q] for q in b)
+    return dict(k=len(before), acc_cold=round(100 * float(np.mean(list(b.values()))), 1),
+                acc_grpo=round(100 * float(np.mean(list(a.values()))), 1), rose=rose, fell=fell, p=sign_test_p(rose, fell))
+
+
+def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: str, threads: int,
+             sampled: int = 0, temperature: float = 0.8, top_p: float = 0.95) -> dict:
     "GRPO from RUN/coldstart with the recipe's own command line plus `extra`, then the held-out scores."
     cfg, rdir = load_pipeline_config(recipe, seed=seed)
     root = data_root_for(cfg); questions = eval_questions(cfg, root)
@@ -43,9 +73,15 @@ def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: st
     cold = evaluate_checkpoint("coldstart", str(run / "coldstart"), cfg, root, questions, out / f"coldstart_s{seed}", progress=False)
     new = evaluate_checkpoint("grpo", str(d / "grpo"), cfg, root, questions, d, progress=False)
     r = lambda row: {k: round(v, 1) for k, v in row.items()}
-    return dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=secs, threads=threads,
-                cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1),
-                paired=paired_change(cold, new))
+    rec = dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=secs, threads=threads,
+               cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1),
+               paired=paired_change(cold, new))
+    if sampled:
+        t = f"t{temperature}_p{top_p}"
+        before = sampled_draws(str(run / "coldstart"), cfg, root, questions, out / f"coldstart_s{seed}" / t, sampled, temperature, top_p)
+        after = sampled_draws(str(d / "grpo"), cfg, root, questions, d / t, sampled, temperature, top_p)
+        rec["sampled"] = dict(temperature=temperature, top_p=top_p, **sampled_change(before, after))
+    return rec
 
 
 def save(path: Path, rec: dict):
@@ -68,6 +104,9 @@ def main():
     p.add_argument("--recipe", default="tiny-look")
     p.add_argument("--out", default="runs/bench_grpo_budget")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sampled", type=int, default=0, help="also answer each question this many times with GRPO's sampler")
+    p.add_argument("--temperature", type=float, default=0.8, help="the sampler's temperature (the tiny recipes' GRPO: 0.8)")
+    p.add_argument("--top_p", type=float, default=0.95, help="the sampler's top_p (the tiny recipes' GRPO: 0.95)")
     a = p.parse_args()
     import torch; torch.set_num_threads(a.threads)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -76,7 +115,7 @@ def main():
     res = []
     for name, extra in arms:
         for seed, run in sorted(runs.items()):
-            res.append(grpo_arm(run, seed, name, extra, out, a.recipe, a.threads))
+            res.append(grpo_arm(run, seed, name, extra, out, a.recipe, a.threads, a.sampled, a.temperature, a.top_p))
             save(out / "results.jsonl", res[-1])
     print("| arm | seed | accuracy | wrong -> right / right -> wrong, p | " + " | ".join(COLUMNS) + " | GRPO s |\n|" + "---|" * (len(COLUMNS) + 5))
     for x in res:
@@ -84,6 +123,12 @@ def main():
         pa = x["paired"]["all"]
         print(f"| {x['arm']} | {x['seed']} | {x['acc_grpo']:.1f} ({x['acc_grpo'] - x['acc_cold']:+.1f}) | "
               f"{pa['gained']} / {pa['lost']}, {pa['p']:.3f} | {ch} | {x['grpo_seconds']} |")
+    if any("sampled" in x for x in res):
+        print("\n| arm | seed | draws | sampled accuracy, cold start -> GRPO | questions rose / fell, p |\n|---|---|---|---|---|")
+        for x in res:
+            if (sm := x.get("sampled")):
+                print(f"| {x['arm']} | {x['seed']} | {sm['k']} x T {sm['temperature']} | {sm['acc_cold']:.1f} -> {sm['acc_grpo']:.1f} | "
+                      f"{sm['rose']} / {sm['fell']}, {sm['p']:.3f} |")
 
 
 if __name__ == "__main__":

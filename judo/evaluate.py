@@ -255,8 +255,14 @@ class EvalConfig(DataArgs):
     max_new_tokens: int = field(default=256, metadata={"help": "generation budget per answer (paper GRPO: 256)"})
     batch_size: int = field(default=16, metadata={"help": "questions per generate call (left padding, KV cache)"})
     mode: str = field(default="strict", metadata={"help": "headline score: 'strict' (unreadable = wrong) or 'mmad' (dropped)"})
+    temperature: float = field(default=0.0, metadata={"help": "0: greedy answers (the paper's evaluation); > 0: sample at this temperature "
+                               "(with top_p), each batch seeded by `seed` and its first question, e.g. the sampler GRPO trains (0.8 in the tiny recipes)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling when temperature > 0 (1.0: off)"})
+    sample_seed: int = field(default=0, metadata={"help": "which draw when temperature > 0; the questions' templates and option orders stay those of `seed`"})
     def __post_init__(self):
         super().__post_init__()                  # the data checks every stage shares
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"temperature={self.temperature}, top_p={self.top_p}: use temperature >= 0 (0 = greedy) and 0 < top_p <= 1")
         if self.templates not in ("random", "similar"): raise ValueError(f"templates must be 'random' or 'similar', not {self.templates!r}")
         if self.prompt not in ("judo", "mmad"): raise ValueError(f"prompt must be 'judo' or 'mmad', not {self.prompt!r}")
         if self.mode not in ("strict", "mmad"): raise ValueError(f"mode must be 'strict' or 'mmad', not {self.mode!r}")
@@ -268,8 +274,10 @@ class EvalConfig(DataArgs):
         size, n = self.geometry(root)
         return dataclasses.replace(self, image_size=size, grid_size=n)
     def answer_fields(self) -> dict:
-        "The fields that change the answers (a resumed log must match them)."
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("data", "root", "batch_size", "mode", "max_samples", "strict")}
+        """The fields that change the answers (a resumed log must match them). Greedy answers do not depend on the batches
+        or on top_p; sampled ones do (each batch draws together), so those enter only when sampling."""
+        skip = {"data", "root", "mode", "max_samples", "strict"} | ({"batch_size", "temperature", "top_p", "sample_seed"} if self.temperature == 0 else set())
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
 # %% ../nbs/10_evaluate.ipynb #8f4e2358
 def question_rng(seed: int, *parts) -> np.random.Generator:
@@ -461,8 +469,12 @@ def _answer_batch(model, processor, batch: list, root, cfg: EvalConfig, truth) -
         try: asked.append((j, *job_messages(j, root, cfg)))
         except (JudoDataError, OSError) as e: recs[j["key"]] = _error_record(j, f"unreadable: {e}", "unreadable")
     if asked:
+        if cfg.temperature > 0:                          # the same draws on a resumed run: seeded by the batch, not the call order
+            import torch; torch.manual_seed(int(question_rng(cfg.seed, "sample", cfg.sample_seed, batch[0]["key"]).integers(2 ** 62)))
+            how = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p)
+        else: how = dict(do_sample=False)
         raws = generate_text(model, processor, [m for _, m, _ in asked], [im for _, _, im in asked],
-                             max_new_tokens=cfg.max_new_tokens, do_sample=False)
+                             max_new_tokens=cfg.max_new_tokens, **how)
         recs.update((j["key"], finish_record(j, raw, truth)) for (j, _, _), raw in zip(asked, raws))
     return [recs[j["key"]] for j in batch]
 
