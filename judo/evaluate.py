@@ -256,7 +256,7 @@ class EvalConfig(DataArgs):
     batch_size: int = field(default=16, metadata={"help": "questions per generate call (left padding, KV cache)"})
     mode: str = field(default="strict", metadata={"help": "headline score: 'strict' (unreadable = wrong) or 'mmad' (dropped)"})
     temperature: float = field(default=0.0, metadata={"help": "0: greedy answers (the paper's evaluation); > 0: sample at this temperature "
-                               "(with top_p), each batch seeded by `seed` and its first question, e.g. the sampler GRPO trains (0.8 in the tiny recipes)"})
+                               "(with top_p), each batch seeded by `seed`, `sample_seed` and its first question; e.g. the sampler GRPO trains (0.8 in the tiny recipes)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling when temperature > 0 (1.0: off)"})
     sample_seed: int = field(default=0, metadata={"help": "which draw when temperature > 0; the questions' templates and option orders stay those of `seed`"})
     def __post_init__(self):
