@@ -421,7 +421,8 @@ def _open_run(out, cfg: EvalConfig) -> Path:
     if p.exists():
         old = json.loads(p.read_text())
         if diff := sorted(k for k in set(old) | set(now) if old.get(k) != now.get(k)):
-            raise JudoDataError(f"{out}/answers.jsonl was written with other settings ({', '.join(f'{k}: {old.get(k)!r} -> {now.get(k)!r}' for k in diff)}); "
+            was = lambda d, k: repr(d[k]) if k in d else "unset"        # e.g. a sampling field, which greedy logs do not keep
+            raise JudoDataError(f"{out}/answers.jsonl was written with other settings ({', '.join(f'{k}: {was(old, k)} -> {was(now, k)}' for k in diff)}); "
                                 "use another output folder or delete it")
     else: p.write_text(json.dumps(now, indent=1))
     return out / "answers.jsonl"
