@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from judo.evaluate import answered_right, evaluate, read_answers
+from judo.evaluate import answered_right
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
 from judo.report import evaluate_checkpoint, paired_change, score_row
 
@@ -35,13 +35,9 @@ def accuracy(recs: list) -> float:
 
 
 def sampled_draws(model_path: str, cfg, root: Path, questions: Path, out: Path, k: int, temperature: float, top_p: float) -> list:
-    "K lists of answer records of one model on the held-out questions, sampled (resumed from OUT/draw_I when there)."
-    from judo.data import read_mmad
-    from judo.models import load_vlm
-    model, proc = load_vlm(model_path, dtype=cfg.eval_dtype, device_map=cfg.eval_device_map); model.eval()
-    samples, ecfg = read_mmad(root, questions), cfg.eval_config(root)
-    return [evaluate(model, proc, samples, root, dataclasses.replace(ecfg, temperature=temperature, top_p=top_p, sample_seed=i),
-                     out=out / f"draw_{i}", progress=False) for i in range(k)]
+    "K lists of answer records of one model on the held-out questions, sampled: the pipeline's evaluation with the sampler set (resumed from OUT/eval/draw_I)."
+    return [evaluate_checkpoint(f"draw_{i}", model_path, dataclasses.replace(cfg, eval={**cfg.eval, "temperature": temperature, "top_p": top_p, "sample_seed": i}),
+                                root, questions, out, progress=False) for i in range(k)]
 
 
 def sampled_change(before: list, after: list) -> dict:
