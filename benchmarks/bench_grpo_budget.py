@@ -10,12 +10,15 @@ same threads, so a change is GRPO's and not the float path's. Arms that finished
 
 Writes one JSON line per (arm, seed) to OUT/results.jsonl (replacing that arm and seed's earlier line) and prints a
 table of the changes over the cold start, with `judo.report.paired_change` of the two models' answers: p is the exact
-sign test of the questions that went wrong -> right against right -> wrong (all 640 together).
+sign test of the questions that went wrong -> right against right -> wrong (all 640 together), and "by image" the
+report's sign-flip test of each image's net change (`judo.report.image_flip_p`), which keeps an image's questions
+together. A "pooled" row per arm adds the seeds' changes up (by image: each seed's images are its own).
 
 `--sampled K` also answers every held-out question K times with GRPO's own sampler (`--temperature`, `--top_p`; the
 evaluation's `temperature`, `sample_seed` 0..K-1, the same questions and option orders), before and after: what GRPO's
 accuracy reward scores in training, on images it never saw. A question's sampled accuracy is its share of right draws;
-p is the sign test of the questions whose share rose against those whose share fell.
+p is the sign test of the questions whose share rose against those whose share fell, and by image the sign-flip test
+of each image's net count (questions that rose minus those that fell).
 """
 import argparse, dataclasses, json, shlex, subprocess, sys, time
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 
 from judo.evaluate import answered_right
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
-from judo.report import evaluate_checkpoint, paired_change, score_row
+from judo.report import evaluate_checkpoint, image_flip_p, paired_change, score_row
 
 COLUMNS = ("AD", "DefCls", "DefLoc", "Avg", "seg F1")
 
@@ -40,6 +43,13 @@ def sampled_draws(model_path: str, cfg, root: Path, questions: Path, out: Path, 
                                 root, questions, out, progress=False) for i in range(k)]
 
 
+def image_nets(pairs: list) -> dict:
+    "{image: summed change} of (image, +1 | -1 | 0) pairs, one per question."
+    net = {}
+    for img, d in pairs: net[img] = net.get(img, 0) + int(d)
+    return net
+
+
 def sampled_change(before: list, after: list) -> dict:
     "Per question, the share of right draws before and after; mean accuracy (%) and the paired sign test of rose / fell."
     from judo.report import sign_test_p
@@ -48,8 +58,10 @@ def sampled_change(before: list, after: list) -> dict:
         return {r["key"]: float(np.mean([answered_right(d[r["key"]]) for d in by])) for r in draws[0]}
     b, a = share(before), share(after)
     rose, fell = sum(a[q] > b[q] for q in b), sum(a[q] < b[q] for q in b)
+    nets = image_nets([(r["image"], (a[r["key"]] > b[r["key"]]) - (a[r["key"]] < b[r["key"]])) for r in before[0]])
     return dict(k=len(before), acc_cold=round(100 * float(np.mean(list(b.values()))), 1),
-                acc_grpo=round(100 * float(np.mean(list(a.values()))), 1), rose=rose, fell=fell, p=sign_test_p(rose, fell))
+                acc_grpo=round(100 * float(np.mean(list(a.values()))), 1), rose=rose, fell=fell, p=sign_test_p(rose, fell),
+                p_image=image_flip_p(list(nets.values())), nets=nets)
 
 
 def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: str, threads: int,
@@ -72,6 +84,8 @@ def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: st
     rec = dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=secs, threads=threads,
                cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1),
                paired=paired_change(cold, new))
+    was = {r["key"]: answered_right(r) for r in cold}
+    rec["nets"] = image_nets([(r["image"], int(answered_right(r)) - int(was[r["key"]])) for r in new if r["key"] in was])
     if sampled:
         t = f"t{temperature}_p{top_p}"
         before = sampled_draws(str(run / "coldstart"), cfg, root, questions, out / f"coldstart_s{seed}" / t, sampled, temperature, top_p)
@@ -113,18 +127,38 @@ def main():
         for seed, run in sorted(runs.items()):
             res.append(grpo_arm(run, seed, name, extra, out, a.recipe, a.threads, a.sampled, a.temperature, a.top_p))
             save(out / "results.jsonl", res[-1])
-    print("| arm | seed | accuracy | wrong -> right / right -> wrong, p | " + " | ".join(COLUMNS) + " | GRPO s |\n|" + "---|" * (len(COLUMNS) + 5))
+    print("| arm | seed | accuracy | wrong -> right / right -> wrong, p, p by image | " + " | ".join(COLUMNS) + " | GRPO s |\n|"
+          + "---|" * (len(COLUMNS) + 5))
     for x in res:
         ch = " | ".join(f"{x['grpo'][k]:.1f} ({x['grpo'][k] - x['cold'][k]:+.1f})" for k in COLUMNS)
         pa = x["paired"]["all"]
         print(f"| {x['arm']} | {x['seed']} | {x['acc_grpo']:.1f} ({x['acc_grpo'] - x['acc_cold']:+.1f}) | "
-              f"{pa['gained']} / {pa['lost']}, {pa['p']:.3f} | {ch} | {x['grpo_seconds']} |")
+              f"{pa['gained']} / {pa['lost']}, {fmt_p(pa['p'])}, {fmt_p(pa['p_image'])} | {ch} | {x['grpo_seconds']} |")
+    for name, xs in pooled(res, lambda x: (x["paired"]["all"]["gained"], x["paired"]["all"]["lost"], x["nets"])):
+        print(f"| {name} | pooled | | {xs} |" + " |" * (len(COLUMNS) + 1))
     if any("sampled" in x for x in res):
-        print("\n| arm | seed | draws | sampled accuracy, cold start -> GRPO | questions rose / fell, p |\n|---|---|---|---|---|")
+        print("\n| arm | seed | draws | sampled accuracy, cold start -> GRPO | questions rose / fell, p, p by image |\n|---|---|---|---|---|")
         for x in res:
             if (sm := x.get("sampled")):
                 print(f"| {x['arm']} | {x['seed']} | {sm['k']} x T {sm['temperature']} | {sm['acc_cold']:.1f} -> {sm['acc_grpo']:.1f} | "
-                      f"{sm['rose']} / {sm['fell']}, {sm['p']:.3f} |")
+                      f"{sm['rose']} / {sm['fell']}, {fmt_p(sm['p'])}, {fmt_p(sm['p_image'])} |")
+        for name, xs in pooled([x for x in res if "sampled" in x], lambda x: (x["sampled"]["rose"], x["sampled"]["fell"], x["sampled"]["nets"])):
+            print(f"| {name} | pooled | | | {xs} |")
+
+
+def fmt_p(p: float) -> str: return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def pooled(res: list, counts) -> list:
+    "Per arm with more than one seed: 'up / down, p, p by image' over its seeds together (each seed's images its own clusters)."
+    from judo.report import sign_test_p
+    out = []
+    for name in dict.fromkeys(x["arm"] for x in res):
+        xs = [counts(x) for x in res if x["arm"] == name]
+        if len(xs) < 2: continue
+        up, down = sum(u for u, _, _ in xs), sum(d for _, d, _ in xs)
+        out.append((name, f"{up} / {down}, {fmt_p(sign_test_p(up, down))}, {fmt_p(image_flip_p([v for _, _, n in xs for v in n.values()]))}"))
+    return out
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ UNTRAINED = "untrained"   # the score-table row of the model before any stage
 
 # %% auto #0
 __all__ = ['UNTRAINED', 'TABLE_COLUMNS', 'evaluate_checkpoint', 'format_ok', 'score_row', 'chance_row', 'log_history', 'curve',
-           'show_curves', 'pick_overlay_images', 'predicted_cells', 'show_overlays', 'sign_test_p', 'paired_change',
-           'change_table', 'score_table', 'write_report', 'report_markdown']
+           'show_curves', 'pick_overlay_images', 'predicted_cells', 'show_overlays', 'sign_test_p', 'image_flip_p',
+           'paired_change', 'change_table', 'score_table', 'write_report', 'report_markdown']
 
 # %% ../nbs/14_report.ipynb #abfca0bd
 def evaluate_checkpoint(name: str,          # score-table row ('untrained', 'stage1', ...)
@@ -165,10 +165,32 @@ def sign_test_p(gained: int, # changes one way (wrong -> right)
     n, k = gained + lost, min(gained, lost)
     return 1.0 if n == 0 else min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
+def image_flip_p(net: list # each image's net change (an int: changes one way minus changes the other way)
+                ) -> float:
+    """Exact two-sided sign-flip p-value of sum(`net`): the share of the 2^m ways to flip the signs of the m non-zero
+    entries whose sum is at least as far from 0 as the observed one; 1 when nothing changed."""
+    net = [int(d) for d in net if d]
+    if not net: return 1.0
+    ways = {0: 1}                                        # sum -> number of sign choices giving it
+    for d in net:
+        nxt = {}
+        for t, c in ways.items():
+            for u in (t + d, t - d): nxt[u] = nxt.get(u, 0) + c
+        ways = nxt
+    obs = abs(sum(net))
+    return sum(c for t, c in ways.items() if abs(t) >= obs) / 2 ** len(net)
+
+def _by_image_p(changes: list # (image, +1 | -1 | 0) for each paired question
+               ) -> float:
+    "`image_flip_p` of each image's summed changes."
+    net = {}
+    for img, d in changes: net[img] = net.get(img, 0) + d
+    return image_flip_p(list(net.values()))
+
 def paired_change(before: list, # answer records of one model
                   after: list   # answer records of another model on the same held-out questions
                  ) -> dict:
-    """{column: {n, before, after, gained, lost, p}} over the questions both models were asked (matched by `key`): per
+    """{column: {n, before, after, gained, lost, p, p_image}} over the questions both models were asked (matched by `key`): per
     score column, 'all' questions together, and 'seg F1' (mean cell F1 in % over the answers, as in the score table, and
     how many anomalous images' mean cell F1 rose or fell), and 'structure' (GRPO's structure reward of each answer: its mean,
     and how many questions' reward rose or fell)."""
@@ -176,13 +198,14 @@ def paired_change(before: list, # answer records of one model
     pairs = [(first[r["key"]], r) for r in after if not r.get("error") and r["key"] in first]
     groups = {}
     for x, y in pairs:
-        for g in (SCORE_ABBREV[score_column(y["type"])], "all"): groups.setdefault(g, []).append((answered_right(x), answered_right(y)))
+        for g in (SCORE_ABBREV[score_column(y["type"])], "all"):
+            groups.setdefault(g, []).append((answered_right(x), answered_right(y), y.get("image") or y["key"]))
     out = {}
     for g in [SCORE_ABBREV[c] for c in SCORE_COLUMNS] + ["all"]:
         if not (v := groups.get(g)): continue
-        gained, lost = sum(y and not x for x, y in v), sum(x and not y for x, y in v)
-        out[g] = dict(n=len(v), before=sum(x for x, _ in v), after=sum(y for _, y in v), gained=gained, lost=lost,
-                      p=sign_test_p(gained, lost))
+        gained, lost = sum(y and not x for x, y, _ in v), sum(x and not y for x, y, _ in v)
+        out[g] = dict(n=len(v), before=sum(x for x, _, _ in v), after=sum(y for _, y, _ in v), gained=gained, lost=lost,
+                      p=sign_test_p(gained, lost), p_image=_by_image_p([(i, int(y) - int(x)) for x, y, i in v]))
     by_image = {}   # an image's answers share its cells, so the cells are paired image by image
     for x, y in pairs:
         if x.get("seg_scores") and y.get("seg_scores") and not _is_normal(y):
@@ -191,25 +214,29 @@ def paired_change(before: list, # answer records of one model
         d = [float(np.mean([b - a for a, b in v])) for v in by_image.values()]
         up, down, every = sum(x > 1e-9 for x in d), sum(x < -1e-9 for x in d), [f for v in by_image.values() for f in v]
         out["seg F1"] = dict(n=len(by_image), before=100 * float(np.mean([a for a, _ in every])),
-                             after=100 * float(np.mean([b for _, b in every])), gained=up, lost=down, p=sign_test_p(up, down))
+                             after=100 * float(np.mean([b for _, b in every])), gained=up, lost=down, p=sign_test_p(up, down),
+                             p_image=sign_test_p(up, down))
     st = [tuple(structure_reward.score(r.get("raw") or "", r["gold"]) for r in xy) for xy in pairs]   # GRPO's own structure reward
     if st:
-        up, down = sum(b > a + 1e-9 for a, b in st), sum(b < a - 1e-9 for a, b in st)
+        sgn = [(b > a + 1e-9) - (b < a - 1e-9) for a, b in st]
+        up, down = sgn.count(1), sgn.count(-1)
         out["structure"] = dict(n=len(st), before=float(np.mean([a for a, _ in st])), after=float(np.mean([b for _, b in st])),
-                                gained=up, lost=down, p=sign_test_p(up, down))
+                                gained=up, lost=down, p=sign_test_p(up, down),
+                                p_image=_by_image_p([(y.get("image") or y["key"], d) for (_, y), d in zip(pairs, sgn)]))
     return out
 
 def change_table(change: dict # from `paired_change`
                 ) -> str:
     "The paired change as markdown; p < 0.05 in bold."
-    lines = ["| column | questions | right before → after | wrong → right | right → wrong | p (sign test) |", "|---" * 6 + "|"]
+    bold = lambda p: f"**{p:.3f}**" if p < 0.05 else f"{p:.3f}"
+    lines = ["| column | questions | right before → after | wrong → right | right → wrong | p (sign test) | p (by image) |",
+             "|---" * 7 + "|"]
     for g, c in change.items():
         ba = (f"{c['before']:.1f} → {c['after']:.1f} (mean %)" if g == "seg F1" else
               f"{c['before']:.2f} → {c['after']:.2f} (mean)" if g == "structure" else f"{c['before']} → {c['after']}")
-        p = f"**{c['p']:.3f}**" if c["p"] < 0.05 else f"{c['p']:.3f}"
         name = {"seg F1": "seg F1 (images whose cell F1 rose / fell)",
                 "structure": "structure reward (questions whose reward rose / fell)"}.get(g, g)
-        lines.append(f"| {name} | {c['n']} | {ba} | {c['gained']} | {c['lost']} | {p} |")
+        lines.append(f"| {name} | {c['n']} | {ba} | {c['gained']} | {c['lost']} | {bold(c['p'])} | {bold(c['p_image'])} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_report.ipynb #a7853bdc
@@ -283,8 +310,11 @@ def report_markdown(cfg, recipe_dir, root, rows, timings, plans, n_questions, ec
         f"**{final} − {UNTRAINED}:** " + ", ".join(f"{c} {gain[c]:+.1f}" for c in TABLE_COLUMNS if not math.isnan(gain[c])), "",
         *([f"## What `{change['after']}` changed over `{change['before']}` (the same questions, paired)", "",
            "A question counts where the two answers differ in being right; p is the exact two-sided sign test of the "
-           "two directions (bold: p < 0.05). A difference in the score table that this test does not back is within "
-           "what chance moves on this many questions.", "", change_table(change["rows"]), ""] if change and change["rows"] else []),
+           "two directions (bold: p < 0.05). An image is asked several questions, so p (by image) keeps them together: "
+           "each image's net change (gained minus lost) keeps or flips its sign at random, and p is the exact share of "
+           "sign choices whose sum is as far from 0. Where the two differ, read p (by image). A difference in the score "
+           "table that this test does not back is within what chance moves on this many questions.", "",
+           change_table(change["rows"]), ""] if change and change["rows"] else []),
         "## Time (s)", "", "| step | seconds |", "|---|---|",
         *[f"| {k} | {v:.0f} |" for k, v in timings.items()], f"| **total** | {sum(timings.values()):.0f} |", "",
         "## Curves", "", "![loss and reward curves](curves.png)", "",

@@ -62,7 +62,7 @@ def test_report_has_every_stage(micro_run):
     ch = scores["change"]; assert (ch["before"], ch["after"]) == tuple(stages[-2:])
     logs = [{r["key"]: r for r in map(json.loads, open(out / "eval" / s / "answers.jsonl")) if not r.get("error")} for s in stages[-2:]]
     assert ch["rows"]["all"]["n"] == len(logs[0].keys() & logs[1].keys()) > 0
-    assert f"## What `{stages[-1]}` changed over `{stages[-2]}`" in md and "p (sign test)" in md
+    assert f"## What `{stages[-1]}` changed over `{stages[-2]}`" in md and "p (sign test)" in md and "p (by image)" in md
 
 
 def test_report_pairs_in_the_stages_order(micro_run, tmp_path):
