@@ -27,7 +27,7 @@ import numpy as np
 
 from judo.evaluate import answered_right
 from judo.pipeline import data_root_for, eval_questions, load_pipeline_config
-from judo.report import evaluate_checkpoint, image_flip_p, paired_change, score_row
+from judo.report import evaluate_checkpoint, image_flip_p, image_nets, paired_change, score_row, sign_test_p
 
 COLUMNS = ("AD", "DefCls", "DefLoc", "Avg", "seg F1")
 
@@ -43,16 +43,8 @@ def sampled_draws(model_path: str, cfg, root: Path, questions: Path, out: Path, 
                                 root, questions, out, progress=False) for i in range(k)]
 
 
-def image_nets(pairs: list) -> dict:
-    "{image: summed change} of (image, +1 | -1 | 0) pairs, one per question."
-    net = {}
-    for img, d in pairs: net[img] = net.get(img, 0) + int(d)
-    return net
-
-
 def sampled_change(before: list, after: list) -> dict:
     "Per question, the share of right draws before and after; mean accuracy (%) and the paired sign test of rose / fell."
-    from judo.report import sign_test_p
     def share(draws):
         by = [{r["key"]: r for r in x} for x in draws]
         return {r["key"]: float(np.mean([answered_right(d[r["key"]]) for d in by])) for r in draws[0]}
@@ -84,8 +76,8 @@ def grpo_arm(run: Path, seed: int, name: str, extra: list, out: Path, recipe: st
     rec = dict(arm=name, seed=seed, extra=extra, run=str(run), grpo_seconds=secs, threads=threads,
                cold=r(score_row(cold)), grpo=r(score_row(new)), acc_cold=round(accuracy(cold), 1), acc_grpo=round(accuracy(new), 1),
                paired=paired_change(cold, new))
-    was = {r["key"]: answered_right(r) for r in cold}
-    rec["nets"] = image_nets([(r["image"], int(answered_right(r)) - int(was[r["key"]])) for r in new if r["key"] in was])
+    was = {r["key"]: answered_right(r) for r in cold if not r.get("error")}     # paired as paired_change pairs them
+    rec["nets"] = image_nets((r["image"], int(answered_right(r)) - int(was[r["key"]])) for r in new if not r.get("error") and r["key"] in was)
     if sampled:
         t = f"t{temperature}_p{top_p}"
         before = sampled_draws(str(run / "coldstart"), cfg, root, questions, out / f"coldstart_s{seed}" / t, sampled, temperature, top_p)
@@ -151,7 +143,6 @@ def fmt_p(p: float) -> str: return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 def pooled(res: list, counts) -> list:
     "Per arm with more than one seed: 'up / down, p, p by image' over its seeds together (each seed's images its own clusters)."
-    from judo.report import sign_test_p
     out = []
     for name in dict.fromkeys(x["arm"] for x in res):
         xs = [counts(x) for x in res if x["arm"] == name]

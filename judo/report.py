@@ -20,7 +20,7 @@ UNTRAINED = "untrained"   # the score-table row of the model before any stage
 # %% auto #0
 __all__ = ['UNTRAINED', 'TABLE_COLUMNS', 'evaluate_checkpoint', 'format_ok', 'score_row', 'chance_row', 'log_history', 'curve',
            'show_curves', 'pick_overlay_images', 'predicted_cells', 'show_overlays', 'sign_test_p', 'image_flip_p',
-           'paired_change', 'change_table', 'score_table', 'write_report', 'report_markdown']
+           'image_nets', 'paired_change', 'change_table', 'score_table', 'write_report', 'report_markdown']
 
 # %% ../nbs/14_report.ipynb #abfca0bd
 def evaluate_checkpoint(name: str,          # score-table row ('untrained', 'stage1', ...)
@@ -180,12 +180,12 @@ def image_flip_p(net: list # each image's net change (an int: changes one way mi
     obs = abs(sum(net))
     return sum(c for t, c in ways.items() if abs(t) >= obs) / 2 ** len(net)
 
-def _by_image_p(changes: list # (image, +1 | -1 | 0) for each paired question
-               ) -> float:
-    "`image_flip_p` of each image's summed changes."
+def image_nets(changes: list # (image, +1 | -1 | 0) for each paired question
+              ) -> dict:
+    "{image: its questions' summed change}: what `image_flip_p` tests (pool several runs by listing their values together)."
     net = {}
-    for img, d in changes: net[img] = net.get(img, 0) + d
-    return image_flip_p(list(net.values()))
+    for img, d in changes: net[img] = net.get(img, 0) + int(d)
+    return net
 
 def paired_change(before: list, # answer records of one model
                   after: list   # answer records of another model on the same held-out questions
@@ -205,7 +205,7 @@ def paired_change(before: list, # answer records of one model
         if not (v := groups.get(g)): continue
         gained, lost = sum(y and not x for x, y, _ in v), sum(x and not y for x, y, _ in v)
         out[g] = dict(n=len(v), before=sum(x for x, _, _ in v), after=sum(y for _, y, _ in v), gained=gained, lost=lost,
-                      p=sign_test_p(gained, lost), p_image=_by_image_p([(i, int(y) - int(x)) for x, y, i in v]))
+                      p=sign_test_p(gained, lost), p_image=image_flip_p(list(image_nets((i, int(y) - int(x)) for x, y, i in v).values())))
     by_image = {}   # an image's answers share its cells, so the cells are paired image by image
     for x, y in pairs:
         if x.get("seg_scores") and y.get("seg_scores") and not _is_normal(y):
@@ -214,15 +214,15 @@ def paired_change(before: list, # answer records of one model
         d = [float(np.mean([b - a for a, b in v])) for v in by_image.values()]
         up, down, every = sum(x > 1e-9 for x in d), sum(x < -1e-9 for x in d), [f for v in by_image.values() for f in v]
         out["seg F1"] = dict(n=len(by_image), before=100 * float(np.mean([a for a, _ in every])),
-                             after=100 * float(np.mean([b for _, b in every])), gained=up, lost=down, p=sign_test_p(up, down),
-                             p_image=sign_test_p(up, down))
+                             after=100 * float(np.mean([b for _, b in every])), gained=up, lost=down, p=(p := sign_test_p(up, down)),
+                             p_image=p)                      # the cells are already paired image by image
     st = [tuple(structure_reward.score(r.get("raw") or "", r["gold"]) for r in xy) for xy in pairs]   # GRPO's own structure reward
     if st:
         sgn = [(b > a + 1e-9) - (b < a - 1e-9) for a, b in st]
         up, down = sgn.count(1), sgn.count(-1)
         out["structure"] = dict(n=len(st), before=float(np.mean([a for a, _ in st])), after=float(np.mean([b for _, b in st])),
                                 gained=up, lost=down, p=sign_test_p(up, down),
-                                p_image=_by_image_p([(y.get("image") or y["key"], d) for (_, y), d in zip(pairs, sgn)]))
+                                p_image=image_flip_p(list(image_nets((y.get("image") or y["key"], d) for (_, y), d in zip(pairs, sgn)).values())))
     return out
 
 def change_table(change: dict # from `paired_change`
